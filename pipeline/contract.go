@@ -34,7 +34,9 @@ type RowError struct {
 	Cursor string
 }
 
-func (e *RowError) Error() string { return e.Origin + ": line " + strconv.FormatInt(e.Line, 10) + ": " + e.Reason }
+func (e *RowError) Error() string {
+	return e.Origin + ": line " + strconv.FormatInt(e.Line, 10) + ": " + e.Reason
+}
 
 // Source yields rows in a stable order. Next returns io.EOF after the last
 // row and a *RowError for a malformed row it skipped. Next is called from a
