@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+
+	"github.com/contactbatch/batch/contact"
 )
 
 // Row is one data row as a Source read it.
@@ -20,6 +22,8 @@ type Row struct {
 	// Cursor is the opaque source position just after this row: opening the
 	// same source at Cursor resumes with the next row.
 	Cursor string
+	// Contact holds the row's mapped contact fields, not yet normalized.
+	Contact contact.Contact
 }
 
 // RowError is returned by Source.Next for a row that cannot be read
@@ -88,7 +92,20 @@ type Schema struct {
 	Input []string
 	// Result are the result column names appended after the input columns.
 	Result []string
+	// Types gives the value type of each Result column, for typed sinks.
+	Types []ColumnType
 }
+
+// ColumnType is the type of a result column's values. Values are always
+// carried as strings; "" means no value (NULL in a database).
+type ColumnType string
+
+// Column types.
+const (
+	TypeText ColumnType = "text"
+	TypeInt  ColumnType = "int"
+	TypeBool ColumnType = "bool" // "true" or "false"
+)
 
 // Sink stores outputs durably, in the order Write is called (input order).
 //
