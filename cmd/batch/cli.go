@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"go.yaml.in/yaml/v3"
+)
+
+// CLI is the command line. Every flag can also be set in a YAML file
+// given with --config (keys are flag names, dashes or underscores).
+type CLI struct {
+	Config    kong.ConfigFlag `help:"YAML file with flag values (command-line flags win)." type:"existingfile" placeholder:"job.yaml"`
+	LogFormat string          `help:"Log format: auto (text), text or json." enum:"auto,text,json" default:"auto"`
+	Quiet     bool            `help:"Only warnings and errors on stderr, no progress." short:"q"`
+
+	Run      RunCmd      `cmd:"" help:"Verify and enrich a contact list, resumably."`
+	Estimate EstimateCmd `cmd:"" help:"Read the input and print the calls a run would pay for."`
+	Status   StatusCmd   `cmd:"" help:"Show the progress of a job from its state directory."`
+	Sandbox  SandboxCmd  `cmd:"" help:"Serve the CustomerOS API emulator for demos and tests."`
+}
+
+// JobFlags are the flags shared by run and estimate.
+type JobFlags struct {
+	Input  string `help:"Input: a CSV path, - for stdin, s3://bucket/key or s3://bucket/prefix/ (gzip detected)." required:"" short:"i"`
+	Output string `help:"Output: *.csv, *.jsonl, - (stdout), sqlite://path.db, postgres://..., s3://bucket/key.csv|jsonl." short:"o"`
+
+	Verify       bool `help:"Verify email addresses."`
+	EnrichPerson bool `help:"Enrich people (by email, else LinkedIn URL)."`
+	EnrichOrg    bool `help:"Enrich organizations (by domain, else company LinkedIn URL)."`
+
+	Map           map[string]string `help:"Map an input column to a field (column=field; field one of email, first_name, last_name, full_name, title, company, website, domain, linkedin_url, company_linkedin_url, phone, or - to ignore)." placeholder:"COLUMN=FIELD"`
+	SendInvalid   bool              `help:"Send locally invalid addresses to the API anyway."`
+	CheckMX       bool              `help:"Look up MX records and treat domains without one as invalid (uses DNS)." name:"check-mx"`
+	IncludeMobile bool              `help:"Ask person enrichment for mobile numbers."`
+	VerifyMode    string            `help:"single: one call per address; bulk: CSV upload jobs; auto: bulk for inputs over --bulk-threshold bytes." enum:"single,bulk,auto" default:"single"`
+	BulkThreshold int64             `help:"Input size (bytes) from which --verify-mode auto uses bulk." default:"10000000"`
+	BulkSize      int               `help:"Addresses per bulk verify job." default:"5000"`
+
+	APIURL     string `help:"API base URL." env:"CUSTOMEROS_API_URL" default:"https://api.customeros.ai" name:"api-url"`
+	APIKeyFile string `help:"File holding the API key (else CUSTOMEROS_API_KEY). Never pass the key on the command line." env:"CUSTOMEROS_API_KEY_FILE" type:"path" name:"api-key-file"`
+
+	Cache    string `help:"Result cache shared across runs (default: the user cache dir)." type:"path"`
+	NoCache  bool   `help:"Neither read nor write the result cache."`
+	Refresh  bool   `help:"Ignore cached answers (fresh ones are still cached)."`
+	CacheTTL string `help:"Cache time-to-live per verdict, e.g. deliverable=720h,unknown=24h,default=168h." name:"cache-ttl"`
+}
+
+// RunCmd is `batch run`.
+type RunCmd struct {
+	JobFlags `embed:""`
+
+	State        string        `help:"State directory (ledger, lock, report). Default: <output>.state beside a file output, else .batch-state/<job hash>." type:"path"`
+	Rejects      string        `help:"Reject file (CSV: line, origin, reason, raw). Default: <output>.rejects.csv beside a file output, else in the state directory." type:"path"`
+	Report       string        `help:"JSON report file. Default: report.json in the state directory." type:"path"`
+	Restart      bool          `help:"Discard the state of an earlier, different job in the state directory and start over."`
+	Workers      int           `help:"Concurrent calls per API stage." default:"16" short:"w"`
+	Rate         float64       `help:"Requests per second per endpoint (0: as fast as the API accepts)." default:"0"`
+	MaxCalls     int64         `help:"Paid calls this run may make; the run stops (resumable) when reached. 0: no cap." default:"0"`
+	AsyncTimeout time.Duration `help:"How long to keep polling an async person lookup before writing the row as pending." default:"15m"`
+	Table        string        `help:"Table for database outputs." default:"contacts"`
+	UpsertKey    string        `help:"Database upsert key: row (job, row) or email (one row per contact)." enum:"row,email" default:"row"`
+	NoEscape     bool          `help:"Do not neutralize spreadsheet formulas (cells starting = + - @) in CSV output."`
+	Progress     string        `help:"Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none." enum:"auto,bar,log,none" default:"auto"`
+}
+
+// EstimateCmd is `batch estimate`.
+type EstimateCmd struct {
+	JobFlags `embed:""`
+	JSON     bool `help:"Print JSON."`
+}
+
+// StatusCmd is `batch status`.
+type StatusCmd struct {
+	State string `help:"State directory of the job." required:"" type:"path"`
+	JSON  bool   `help:"Print JSON."`
+}
+
+// Run parses args and runs the command; it returns the exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	var cli CLI
+	exit := -1
+	parser, err := kong.New(&cli,
+		kong.Name("batch"),
+		kong.Description("Clean and enrich contact lists through the CustomerOS APIs, resumably."),
+		kong.Writers(m.Stdout, m.Stderr),
+		kong.Exit(func(code int) { exit = code }),
+		kong.Configuration(yamlResolver),
+		kong.UsageOnError(),
+	)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "batch:", err)
+		return ExitFailed
+	}
+	kctx, err := parser.Parse(args)
+	if exit >= 0 {
+		return exit // --help
+	}
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "batch:", err)
+		return ExitUsage
+	}
+	log := m.logger(cli.LogFormat, cli.Quiet)
+	env := &env{Main: m, log: log, quiet: cli.Quiet}
+	switch kctx.Command() {
+	case "run":
+		err = cli.Run.run(ctx, env)
+	case "estimate":
+		err = cli.Estimate.run(ctx, env)
+	case "status":
+		err = cli.Status.run(ctx, env)
+	case "sandbox":
+		err = cli.Sandbox.run(ctx, env)
+	default:
+		err = usagef("unknown command %q", kctx.Command())
+	}
+	return exitCode(m.Stderr, err)
+}
+
+// exitCode prints err and maps it to an exit code.
+func exitCode(w io.Writer, err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case isUsage(err):
+		fmt.Fprintln(w, "batch:", err)
+		return ExitUsage
+	case errors.Is(err, errResumable):
+		fmt.Fprintln(w, "batch:", err)
+		return ExitResumable
+	}
+	fmt.Fprintln(w, "batch:", err)
+	return ExitFailed
+}
+
+// env is what commands get from Main.
+type env struct {
+	*Main
+	log   *slog.Logger
+	quiet bool
+}
+
+func (m *Main) logger(format string, quiet bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if quiet {
+		opts.Level = slog.LevelWarn
+	}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(m.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(m.Stderr, opts))
+}
+
+// yamlResolver reads a YAML config file into flag values.
+func yamlResolver(r io.Reader) (kong.Resolver, error) {
+	var v map[string]any
+	if err := yaml.NewDecoder(r).Decode(&v); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return kong.JSON(bytes.NewReader(b))
+}
+
+// apiKey reads the API key from the key file or the environment.
+func (j *JobFlags) apiKey(getenv func(string) string) (string, error) {
+	if j.APIKeyFile != "" {
+		fi, err := os.Stat(j.APIKeyFile)
+		if err != nil {
+			return "", usagef("api key file: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", usagef("api key file %s is readable by others (mode %v): chmod 600 it", j.APIKeyFile, fi.Mode().Perm())
+		}
+		b, err := os.ReadFile(j.APIKeyFile)
+		if err != nil {
+			return "", usagef("api key file: %w", err)
+		}
+		return string(bytes.TrimSpace(b)), nil
+	}
+	return getenv("CUSTOMEROS_API_KEY"), nil
+}

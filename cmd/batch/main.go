@@ -1,0 +1,60 @@
+// Command batch cleans and enriches contact lists in bulk through the
+// CustomerOS Enrichment and Verify APIs, resumably.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	ExitOK        = 0 // the job is done
+	ExitFailed    = 1 // the run failed (state stays consistent)
+	ExitUsage     = 2 // bad usage or input
+	ExitResumable = 3 // stopped before the end: interrupted, credits exhausted, auth failure, budget; rerun to resume
+)
+
+func main() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "\nbatch: %s: finishing in-flight calls and committing (again to quit at once)\n", s)
+		cancel(fmt.Errorf("signal %s", s))
+		s = <-sigs
+		fmt.Fprintf(os.Stderr, "batch: %s again: exiting now; state on disk is consistent\n", s)
+		os.Exit(ExitResumable)
+	}()
+	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	code := m.Run(ctx, os.Args[1:])
+	cancel(nil)
+	os.Exit(code)
+}
+
+// Main is the program with its environment injected, so tests can run it.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// usageError marks an error as bad usage or bad input (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline"
+)
+
+// errResumable marks a stop that the same command resumes.
+var errResumable = errors.New("resumable")
+
+type resumableError struct{ err error }
+
+func (e resumableError) Error() string {
+	return e.err.Error() + "\nbatch: the job is resumable: run the same command again to continue"
+}
+func (e resumableError) Unwrap() []error { return []error{e.err, errResumable} }
+
+// jobOptions are the options that change a job's results: changing one
+// between runs of the same state is refused unless --restart.
+type jobOptions struct {
+	Input         string            `json:"input"`
+	Output        string            `json:"output"`
+	Verify        bool              `json:"verify"`
+	EnrichPerson  bool              `json:"enrich_person"`
+	EnrichOrg     bool              `json:"enrich_org"`
+	Map           map[string]string `json:"map,omitempty"`
+	SendInvalid   bool              `json:"send_invalid"`
+	CheckMX       bool              `json:"check_mx"`
+	IncludeMobile bool              `json:"include_mobile"`
+	VerifyMode    string            `json:"verify_mode"`
+	Table         string            `json:"table,omitempty"`
+	UpsertKey     string            `json:"upsert_key,omitempty"`
+	Escape        bool              `json:"escape_formulas"`
+}
+
+func (c *RunCmd) options(verifyMode string) jobOptions {
+	o := jobOptions{
+		Input: c.Input, Output: c.Output,
+		Verify: c.Verify, EnrichPerson: c.EnrichPerson, EnrichOrg: c.EnrichOrg,
+		Map: c.Map, SendInvalid: c.SendInvalid, CheckMX: c.CheckMX, IncludeMobile: c.IncludeMobile,
+		VerifyMode: verifyMode, Escape: !c.NoEscape,
+	}
+	if isDatabase(c.Output) {
+		o.Table, o.UpsertKey = c.Table, c.UpsertKey
+	}
+	return o
+}
+
+func (j *JobFlags) stages() pipeline.Stages {
+	return pipeline.Stages{Verify: j.Verify, EnrichPerson: j.EnrichPerson, EnrichOrg: j.EnrichOrg}
+}
+
+func (j *JobFlags) anyStage() bool { return j.Verify || j.EnrichPerson || j.EnrichOrg }
+
+func isDatabase(out string) bool {
+	return strings.HasPrefix(out, "sqlite://") || strings.HasPrefix(out, "postgres://") || strings.HasPrefix(out, "postgresql://")
+}
+
+func isLocalFile(out string) bool {
+	return out != "" && out != "-" && !isDatabase(out) && !strings.HasPrefix(out, "s3://")
+}
+
+// defaultState picks the state directory: beside a file output, else in
+// .batch-state/ under a hash of input and output.
+func (c *RunCmd) defaultState() string {
+	if c.State != "" {
+		return c.State
+	}
+	if isLocalFile(c.Output) {
+		return c.Output + ".state"
+	}
+	h := sha256.Sum256([]byte(c.Input + "\x00" + c.Output))
+	return filepath.Join(".batch-state", hex.EncodeToString(h[:8]))
+}
+
+func (c *RunCmd) rejectsPath(state string) string {
+	if c.Rejects != "" {
+		return c.Rejects
+	}
+	if isLocalFile(c.Output) {
+		ext := filepath.Ext(c.Output)
+		return strings.TrimSuffix(c.Output, ext) + ".rejects.csv"
+	}
+	return filepath.Join(state, "rejects.csv")
+}
+
+func (c *RunCmd) run(ctx context.Context, e *env) error {
+	if c.Output == "" {
+		return usagef("--output is required")
+	}
+	key, err := c.apiKey(e.Getenv)
+	if err != nil {
+		return err
+	}
+	if c.anyStage() && key == "" {
+		return usagef("no API key: set CUSTOMEROS_API_KEY or --api-key-file")
+	}
+	if c.Workers < 1 {
+		return usagef("--workers must be at least 1")
+	}
+	verifyMode, err := c.resolveVerifyMode()
+	if err != nil {
+		return err
+	}
+	state := c.defaultState()
+	ledger, err := checkpoint.Open(ctx, state)
+	if err != nil {
+		if errors.Is(err, checkpoint.ErrLocked) {
+			return usagef("%w", err)
+		}
+		return fmt.Errorf("open state %s: %w", state, err)
+	}
+	defer ledger.Close()
+
+	fp, err := fingerprint(ctx, c.Input)
+	if err != nil {
+		return usagef("input %s: %w", c.Input, err)
+	}
+	opts := c.options(verifyMode)
+	optJSON, _ := json.Marshal(opts)
+	identity := jobIdentity(fp, optJSON)
+
+	job, err := ledger.Job(ctx)
+	switch {
+	case errors.Is(err, checkpoint.ErrNoJob):
+		job = nil
+	case err != nil:
+		return fmt.Errorf("read state %s: %w", state, err)
+	}
+	if job != nil && job.Identity != identity {
+		if !c.Restart {
+			why := "its options changed"
+			if job.Fingerprint != fp {
+				why = "the input changed"
+			}
+			return usagef("state %s belongs to another job (%s since it started); rerun with --restart to discard it and start over, or use another --state", state, why)
+		}
+		e.log.Info("restart: discarding the earlier job's state", "state", state)
+		if err := ledger.Reset(ctx); err != nil {
+			return fmt.Errorf("reset state: %w", err)
+		}
+		removePartials(c.Output, c.rejectsPath(state))
+		job = nil
+	}
+	var progress checkpoint.Progress
+	if job != nil {
+		progress, err = ledger.Progress(ctx)
+		if err != nil {
+			return fmt.Errorf("read progress: %w", err)
+		}
+		if progress.Finished {
+			fmt.Fprintf(e.Stderr, "batch: job already finished (%d rows); nothing to do. Use --restart to run it again.\n", progress.Seq)
+			return nil
+		}
+		e.log.Info("resuming", "rows_done", progress.Seq, "state", state)
+	}
+
+	checker := contact.NewChecker()
+	var header []string
+	if job != nil {
+		header = job.Header
+	}
+	src, err := openSource(ctx, c.Input, c.Map, checker, progress.Cursor, header, e)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if job == nil {
+		job = &checkpoint.Job{Identity: identity, Input: c.Input, Fingerprint: fp, Options: optJSON, Header: src.Header(), CreatedAt: time.Now().UTC()}
+		if err := ledger.Start(ctx, *job); err != nil {
+			return fmt.Errorf("start job: %w", err)
+		}
+	}
+
+	stages := c.stages()
+	schema := pipeline.ResultSchema(src.Header(), stages)
+	sink, err := openSink(ctx, c, state, identity, schema, pipeline.Position(progress.SinkPos))
+	if err != nil {
+		return err
+	}
+	rejects, err := openRejects(c.rejectsPath(state), pipeline.Position(progress.RejectPos))
+	if err != nil {
+		return err
+	}
+
+	var cache pipeline.Cache
+	if !c.NoCache {
+		cc, err := openCache(ctx, &c.JobFlags)
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		cache = cacheAdapter{cc}
+	}
+
+	pacer := pipeline.NewPacer(c.Rate)
+	client := customeros.New(c.APIURL, key)
+	client.Pacer = pacer
+	client.Logger = e.log
+
+	cfg := pipeline.Config{
+		Source: src, Sink: sink, Rejects: rejects,
+		Ledger: ledgerAdapter{ledger}, Cache: cache, API: client, Checker: checker,
+		Stages: stages, IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
+		Refresh: c.Refresh, VerifyMode: verifyMode, BulkSize: c.BulkSize,
+		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,
+		Resume: pipeline.Progress{
+			Seq: progress.Seq, Cursor: progress.Cursor,
+			SinkPos: pipeline.Position(progress.SinkPos), RejectPos: pipeline.Position(progress.RejectPos),
+			Counters: progress.Counters,
+		},
+		Logger: e.log,
+	}
+	if c.CheckMX {
+		cfg.MX = contact.NewMXChecker()
+	}
+	runner, err := pipeline.New(cfg)
+	if err != nil {
+		return err
+	}
+	stopProgress := startProgress(e, c.Progress, runner, src)
+	sum, runErr := runner.Run(ctx)
+	stopProgress()
+
+	rep := newReport(c, state, sum, client.Stats(), runErr)
+	if err := rep.write(c.reportPath(state)); err != nil {
+		e.log.Warn("write report", "err", err)
+	}
+	if !e.quiet {
+		rep.print(e.Stderr)
+	}
+	switch {
+	case runErr == nil:
+		return nil
+	case errors.Is(runErr, pipeline.ErrStopped):
+		return resumableError{runErr}
+	}
+	return runErr
+}
+
+func (c *RunCmd) reportPath(state string) string {
+	if c.Report != "" {
+		return c.Report
+	}
+	return filepath.Join(state, "report.json")
+}
+
+func (j *JobFlags) resolveVerifyMode() (string, error) {
+	switch j.VerifyMode {
+	case "single", "bulk":
+		return j.VerifyMode, nil
+	}
+	// auto: bulk for large local inputs.
+	if fi, err := os.Stat(j.Input); err == nil && fi.Size() >= j.BulkThreshold {
+		return "bulk", nil
+	}
+	return "single", nil
+}
+
+func jobIdentity(fingerprint string, options []byte) string {
+	h := sha256.New()
+	h.Write([]byte(fingerprint))
+	h.Write([]byte{0})
+	h.Write(options)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// removePartials deletes a discarded job's unfinished output files.
+func removePartials(output, rejects string) {
+	if isLocalFile(output) {
+		os.Remove(output + ".partial")
+	}
+	os.Remove(rejects + ".partial")
+}

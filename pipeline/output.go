@@ -1,0 +1,337 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/customeros"
+)
+
+// Row statuses written in the row_status column.
+const (
+	RowOK      = "ok"      // every requested lookup answered (found or not found)
+	RowInvalid = "invalid" // the email failed the local checks and nothing else could be looked up
+	RowPending = "pending" // an async lookup had not finished within --async-timeout
+	RowError   = "error"   // a lookup failed for good (see row_error)
+)
+
+// Stages says which API stages a run uses.
+type Stages struct {
+	Verify       bool
+	EnrichPerson bool
+	EnrichOrg    bool
+}
+
+type column struct {
+	name string
+	typ  ColumnType
+	get  func(r *record) string
+}
+
+// columns lists the result columns for the enabled stages, in output order.
+func columns(st Stages) []column {
+	cols := []column{
+		{"row_status", TypeText, func(r *record) string { return r.status() }},
+		{"row_error", TypeText, func(r *record) string { return r.errorText() }},
+		{"email_normalized", TypeText, func(r *record) string { return r.contact.Email }},
+		{"email_check", TypeText, func(r *record) string { return r.checkText() }},
+		{"email_free", TypeBool, func(r *record) string { return boolIf(r.contact.Email != "", r.checks.Free) }},
+		{"email_role", TypeBool, func(r *record) string { return boolIf(r.contact.Email != "", r.checks.Role) }},
+		{"email_disposable", TypeBool, func(r *record) string { return boolIf(r.contact.Email != "", r.checks.Disposable) }},
+	}
+	if st.Verify {
+		v := func(r *record) *customeros.Verification {
+			if r.verify.res == nil {
+				return nil
+			}
+			return r.verify.res.data.Verification
+		}
+		cols = append(cols,
+			column{"email_verdict", TypeText, func(r *record) string { return r.verdict() }},
+			column{"email_reasons", TypeText, func(r *record) string {
+				if x := v(r); x != nil {
+					return strings.Join(x.Reasons, ";")
+				}
+				return ""
+			}},
+			column{"email_provider", TypeText, func(r *record) string {
+				if x := v(r); x != nil {
+					return x.Provider
+				}
+				return ""
+			}},
+			column{"email_secure_gateway", TypeText, func(r *record) string {
+				if x := v(r); x != nil {
+					return x.SecureGatewayProvider
+				}
+				return ""
+			}},
+			column{"email_catch_all", TypeBool, func(r *record) string {
+				if x := v(r); x != nil {
+					return strconv.FormatBool(x.IsCatchAll)
+				}
+				return ""
+			}},
+			column{"email_alternate", TypeText, func(r *record) string {
+				if x := v(r); x != nil {
+					return x.AlternateEmail
+				}
+				return ""
+			}},
+		)
+	}
+	if st.EnrichPerson {
+		p := func(r *record) *customeros.Person {
+			if r.person.res == nil || r.person.res.data.Person == nil {
+				return nil
+			}
+			return r.person.res.data.Person.Person
+		}
+		str := func(f func(*customeros.Person) string) func(r *record) string {
+			return func(r *record) string {
+				if x := p(r); x != nil {
+					return f(x)
+				}
+				return ""
+			}
+		}
+		cols = append(cols,
+			column{"person_status", TypeText, func(r *record) string { return r.person.statusText() }},
+			column{"person_first_name", TypeText, str(func(x *customeros.Person) string { return x.FirstName })},
+			column{"person_last_name", TypeText, str(func(x *customeros.Person) string { return x.LastName })},
+			column{"person_full_name", TypeText, str(func(x *customeros.Person) string { return x.FullName })},
+			column{"person_title", TypeText, str(func(x *customeros.Person) string { return x.Title })},
+			column{"person_company", TypeText, str(func(x *customeros.Person) string { return x.Company })},
+			column{"person_company_website", TypeText, str(func(x *customeros.Person) string { return x.CompanyWebsite })},
+			column{"person_linkedin_url", TypeText, str(func(x *customeros.Person) string { return x.LinkedInURL })},
+			column{"person_location", TypeText, str(func(x *customeros.Person) string { return x.Location })},
+			column{"person_work_email", TypeText, str(func(x *customeros.Person) string {
+				for _, e := range x.Emails {
+					if e.Address != "" {
+						return e.Address
+					}
+				}
+				return ""
+			})},
+			column{"person_phone", TypeText, str(func(x *customeros.Person) string {
+				if len(x.Phones) > 0 {
+					return x.Phones[0]
+				}
+				return ""
+			})},
+		)
+	}
+	if st.EnrichOrg {
+		o := func(r *record) *customeros.Organization {
+			if r.org.res == nil || r.org.res.data.Organization == nil {
+				return nil
+			}
+			return r.org.res.data.Organization.Organization
+		}
+		str := func(f func(*customeros.Organization) string) func(r *record) string {
+			return func(r *record) string {
+				if x := o(r); x != nil {
+					return f(x)
+				}
+				return ""
+			}
+		}
+		num := func(n int) string {
+			if n == 0 {
+				return ""
+			}
+			return strconv.Itoa(n)
+		}
+		cols = append(cols,
+			column{"org_status", TypeText, func(r *record) string { return r.org.statusText() }},
+			column{"org_name", TypeText, str(func(x *customeros.Organization) string { return x.Name })},
+			column{"org_domain", TypeText, str(func(x *customeros.Organization) string { return x.Domain })},
+			column{"org_website", TypeText, str(func(x *customeros.Organization) string { return x.Website })},
+			column{"org_industry", TypeText, str(func(x *customeros.Organization) string { return x.Industry })},
+			column{"org_employees", TypeInt, str(func(x *customeros.Organization) string { return num(x.Employees) })},
+			column{"org_founded_year", TypeInt, str(func(x *customeros.Organization) string { return num(x.FoundedYear) })},
+			column{"org_country", TypeText, str(func(x *customeros.Organization) string { return x.Country })},
+			column{"org_city", TypeText, str(func(x *customeros.Organization) string { return x.City })},
+			column{"org_linkedin_url", TypeText, str(func(x *customeros.Organization) string { return x.LinkedInURL })},
+		)
+	}
+	return cols
+}
+
+// ResultSchema returns the schema of a run's outputs: the input header and
+// the result columns of the enabled stages.
+func ResultSchema(header []string, st Stages) Schema {
+	s := Schema{Input: header}
+	for _, c := range columns(st) {
+		s.Result = append(s.Result, c.name)
+		s.Types = append(s.Types, c.typ)
+	}
+	return s
+}
+
+func boolIf(ok, v bool) string {
+	if !ok {
+		return ""
+	}
+	return strconv.FormatBool(v)
+}
+
+// lookup is one record's share of a lookup: the answer or the error.
+type lookup struct {
+	wanted bool
+	key    string
+	res    *answer
+	err    error
+}
+
+func (l *lookup) statusText() string {
+	switch {
+	case !l.wanted:
+		return "skipped"
+	case l.err != nil:
+		return "error"
+	case l.res == nil:
+		return ""
+	}
+	return l.res.stored.Status
+}
+
+// answer is a decoded stored result shared by every record with its key.
+type answer struct {
+	stored StoredResult
+	data   resultData
+}
+
+func decodeAnswer(s StoredResult) (*answer, error) {
+	a := &answer{stored: s}
+	if len(s.Data) > 0 {
+		if err := json.Unmarshal(s.Data, &a.data); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// record is one input row on its way through the run.
+type record struct {
+	seq    int64
+	row    Row
+	reject *Reject
+
+	contact contact.Contact
+	checks  contact.Checks
+
+	verify, person, org lookup
+
+	// waiting counts outstanding lookups plus one for the planner; the record
+	// is ready when it drops to zero.
+	waiting atomic.Int32
+}
+
+func (r *record) status() string {
+	pending := false
+	for _, l := range []*lookup{&r.verify, &r.person, &r.org} {
+		if !l.wanted {
+			continue
+		}
+		if l.err != nil {
+			return RowError
+		}
+		if l.res != nil && l.res.stored.Status == StatusPending {
+			pending = true
+		}
+	}
+	if pending {
+		return RowPending
+	}
+	if !r.verify.wanted && !r.person.wanted && !r.org.wanted && r.contact.Email != "" && !r.checks.Valid {
+		return RowInvalid
+	}
+	return RowOK
+}
+
+func (r *record) errorText() string {
+	var msgs []string
+	for _, l := range []*lookup{&r.verify, &r.person, &r.org} {
+		if l.wanted && l.err != nil {
+			msgs = append(msgs, l.err.Error())
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (r *record) checkText() string {
+	switch {
+	case r.contact.Email == "":
+		return ""
+	case r.checks.Valid:
+		return "ok"
+	}
+	return r.checks.Reason
+}
+
+func (r *record) verdict() string {
+	switch {
+	case r.contact.Email == "":
+		return ""
+	case !r.checks.Valid && !r.verify.wanted:
+		return string(customeros.Invalid)
+	case r.verify.res != nil && r.verify.res.data.Verification != nil:
+		return string(r.verify.res.data.Verification.Verdict)
+	}
+	return ""
+}
+
+// output builds what the sinks write for r.
+func (r *record) output(cols []column) *Output {
+	out := &Output{
+		Seq:    r.seq,
+		Line:   r.row.Line,
+		Origin: r.row.Origin,
+		Values: r.row.Values,
+		Email:  r.contact.Email,
+		Result: make([]string, len(cols)),
+	}
+	for i, c := range cols {
+		out.Result[i] = c.get(r)
+	}
+	add := func(name string, l *lookup, v any) {
+		if !l.wanted || l.res == nil {
+			return
+		}
+		if b, err := json.Marshal(v); err == nil && string(b) != "null" {
+			out.Nested = append(out.Nested, Field{Name: name, Value: b})
+		}
+		if len(l.res.data.Raw) > 0 {
+			out.Raw = append(out.Raw, Field{Name: name, Value: l.res.data.Raw})
+		}
+	}
+	add("verification", &r.verify, r.verify.resVerification())
+	add("person", &r.person, r.person.resPerson())
+	add("organization", &r.org, r.org.resOrg())
+	return out
+}
+
+func (l *lookup) resVerification() *customeros.Verification {
+	if l.res == nil {
+		return nil
+	}
+	return l.res.data.Verification
+}
+
+func (l *lookup) resPerson() *customeros.PersonResult {
+	if l.res == nil {
+		return nil
+	}
+	return l.res.data.Person
+}
+
+func (l *lookup) resOrg() *customeros.OrganizationResult {
+	if l.res == nil {
+		return nil
+	}
+	return l.res.data.Organization
+}

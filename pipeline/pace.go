@@ -1,0 +1,179 @@
+package pipeline
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/contactbatch/batch/customeros"
+)
+
+// Pacer paces requests per endpoint: a token bucket capped by the user's
+// --rate, cut when the API answers 429 or a burst of 5xx, and raised again
+// additively while requests succeed (AIMD). It implements
+// customeros.Pacer.
+//
+// A 429 cuts the endpoint's rate to CutFactor of the rate the API
+// actually accepted over the last second, at most once per second (the
+// requests already in flight when the first 429 arrived would otherwise
+// cut it again). A Retry-After longer than PauseAfter pauses the whole
+// endpoint until then; a shorter one is waited for only by the request
+// that received it (the client does that), since the cut rate already
+// keeps the others under the limit.
+type Pacer struct {
+	// Max caps each endpoint's rate in requests per second; 0 = no cap
+	// until the API pushes back.
+	Max float64
+	// CutFactor is the fraction of the accepted rate kept after a 429.
+	CutFactor float64
+	// Increase is added to the rate per second without throttling, as a
+	// fraction of the current rate (at least 0.5 req/s).
+	Increase float64
+	// PauseAfter is the Retry-After beyond which the endpoint pauses.
+	PauseAfter time.Duration
+
+	mu  sync.Mutex
+	eps map[customeros.Endpoint]*pace
+}
+
+// NewPacer returns a Pacer capped at max requests per second (0 = none).
+func NewPacer(max float64) *Pacer {
+	return &Pacer{Max: max, CutFactor: 0.95, Increase: 0.02, PauseAfter: 5 * time.Second,
+		eps: map[customeros.Endpoint]*pace{}}
+}
+
+type pace struct {
+	mu        sync.Mutex
+	lim       *rate.Limiter
+	paused    time.Time
+	lastCut   time.Time
+	lastRaise time.Time
+	fails     int
+	// accepted counts successful responses per 100 ms slot over the last second.
+	slots    [10]int
+	slotTime time.Time
+}
+
+func (p *Pacer) get(ep customeros.Endpoint) *pace {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.eps[ep]
+	if e == nil {
+		limit, burst := rate.Inf, 1
+		if p.Max > 0 {
+			limit, burst = rate.Limit(p.Max), burstFor(p.Max)
+		}
+		e = &pace{lim: rate.NewLimiter(limit, burst)}
+		p.eps[ep] = e
+	}
+	return e
+}
+
+func burstFor(r float64) int { return max(1, int(r/20)) }
+
+// Wait blocks until ep may send.
+func (p *Pacer) Wait(ctx context.Context, ep customeros.Endpoint) error {
+	e := p.get(ep)
+	e.mu.Lock()
+	until := e.paused
+	e.mu.Unlock()
+	if d := time.Until(until); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	return e.lim.Wait(ctx)
+}
+
+// Observe adapts ep's pace to one response.
+func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
+	e := p.get(ep)
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case o.Status == 429:
+		if o.RetryAfter > p.PauseAfter {
+			e.paused = now.Add(o.RetryAfter)
+		}
+		e.cut(now, p.CutFactor)
+	case o.Status >= 500 || o.Err != nil:
+		e.fails++
+		if e.fails >= 5 {
+			e.fails = 0
+			e.cut(now, 0.75)
+		}
+	case o.Status > 0 && o.Status < 400:
+		e.fails = 0
+		e.accept(now)
+		e.raise(now, p)
+	}
+}
+
+// accept counts one accepted request in the current 100 ms slot.
+func (e *pace) accept(now time.Time) {
+	e.roll(now)
+	e.slots[now.UnixMilli()/100%10]++
+}
+
+// roll clears the slots that are older than a second.
+func (e *pace) roll(now time.Time) {
+	cur := now.UnixMilli() / 100
+	last := e.slotTime.UnixMilli() / 100
+	if e.slotTime.IsZero() || cur-last >= 10 {
+		e.slots = [10]int{}
+	} else {
+		for s := last + 1; s <= cur; s++ {
+			e.slots[s%10] = 0
+		}
+	}
+	e.slotTime = now
+}
+
+func (e *pace) acceptedRate(now time.Time) float64 {
+	e.roll(now)
+	n := 0
+	for _, c := range e.slots {
+		n += c
+	}
+	return float64(n)
+}
+
+func (e *pace) cut(now time.Time, factor float64) {
+	if now.Sub(e.lastCut) < time.Second {
+		return
+	}
+	e.lastCut, e.lastRaise = now, now
+	cur := float64(e.lim.Limit())
+	base := e.acceptedRate(now)
+	if base <= 0 || (cur != math.Inf(1) && cur < base) {
+		base = cur
+	}
+	if math.IsInf(base, 1) || base <= 0 {
+		base = 1
+	}
+	r := math.Max(0.5, base*factor)
+	e.lim.SetLimitAt(now, rate.Limit(r))
+	e.lim.SetBurstAt(now, burstFor(r))
+}
+
+func (e *pace) raise(now time.Time, p *Pacer) {
+	cur := float64(e.lim.Limit())
+	if math.IsInf(cur, 1) || now.Sub(e.lastRaise) < time.Second {
+		return
+	}
+	e.lastRaise = now
+	r := cur + math.Max(0.5, cur*p.Increase)
+	if p.Max > 0 {
+		r = math.Min(r, p.Max)
+	}
+	e.lim.SetLimitAt(now, rate.Limit(r))
+	e.lim.SetBurstAt(now, burstFor(r))
+}

@@ -1,0 +1,113 @@
+package pipeline
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// pollItem is a parked async lookup: a person result URL or a bulk job.
+type pollItem struct {
+	kind     Kind
+	key      string   // person: the lookup key
+	keys     []string // bulk: the emails in the job
+	handle   string
+	partial  []byte // person: the 202 body's decoded result, JSON
+	created  time.Time
+	interval time.Duration
+	due      time.Time
+	index    int
+}
+
+// scheduler holds parked lookups by next poll time and hands due polls to
+// the resolvers' workers, so that waiting never holds a worker.
+type scheduler struct {
+	mu    sync.Mutex
+	items pollHeap
+	wake  chan struct{}
+}
+
+func newScheduler() *scheduler { return &scheduler{wake: make(chan struct{}, 1)} }
+
+// add parks it until it.due. It never blocks.
+func (s *scheduler) add(it *pollItem) {
+	s.mu.Lock()
+	heap.Push(&s.items, it)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// len reports the number of parked lookups.
+func (s *scheduler) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.items)
+}
+
+// run dispatches due polls until ctx ends.
+func (s *scheduler) run(ctx context.Context, r *Runner) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		var due *pollItem
+		wait := time.Hour
+		if len(s.items) > 0 {
+			if d := time.Until(s.items[0].due); d <= 0 {
+				due = heap.Pop(&s.items).(*pollItem)
+			} else {
+				wait = d
+			}
+		}
+		s.mu.Unlock()
+		if due != nil {
+			if r.stopping() {
+				continue // parked handles stay in the ledger for the next run
+			}
+			rv := r.resolvers[KindPerson]
+			j := job{poll: due}
+			if due.kind == KindVerify {
+				rv = r.resolvers[KindVerify]
+			}
+			select {
+			case rv.jobs <- j:
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-s.wake:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+type pollHeap []*pollItem
+
+func (h pollHeap) Len() int           { return len(h) }
+func (h pollHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h pollHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *pollHeap) Push(x any) {
+	it := x.(*pollItem)
+	it.index = len(*h)
+	*h = append(*h, it)
+}
+func (h *pollHeap) Pop() any {
+	old := *h
+	n := len(old)
+	it := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return it
+}

@@ -1,0 +1,408 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/contactbatch/batch/customeros"
+)
+
+// resolver answers one kind of lookup with one call per unique key: rows
+// that share a key while it is in flight wait on the same flight, later
+// rows find the answer in the ledger.
+type resolver struct {
+	run  *Runner
+	kind Kind
+
+	mu      sync.Mutex
+	flights map[string]*flight
+
+	jobs chan job
+}
+
+// flight is one key being resolved and the rows waiting for it.
+type flight struct {
+	waiters []waiter
+}
+
+type waiter struct {
+	rec *record
+	l   *lookup
+}
+
+// job is work for a resolver's workers: a key to resolve (rec gives the
+// query hints) or a due poll.
+type job struct {
+	key  string
+	rec  *record
+	poll *pollItem
+}
+
+func newResolver(r *Runner, k Kind) *resolver {
+	return &resolver{run: r, kind: k, flights: map[string]*flight{}, jobs: make(chan job)}
+}
+
+func (rv *resolver) enabled() bool {
+	st := rv.run.cfg.Stages
+	switch rv.kind {
+	case KindVerify:
+		return st.Verify
+	case KindPerson:
+		return st.EnrichPerson
+	default:
+		return st.EnrichOrg
+	}
+}
+
+// start launches the resolver's workers in g.
+func (rv *resolver) start(g *errgroup.Group, ctx context.Context) {
+	if !rv.enabled() {
+		return
+	}
+	if rv.kind == KindVerify && rv.run.cfg.VerifyMode == "bulk" {
+		b := newBulker(rv)
+		g.Go(func() error { return b.run(ctx) })
+	}
+	for range rv.run.cfg.Workers {
+		g.Go(func() error { return rv.work(ctx) })
+	}
+}
+
+// request adds rec as a waiter for l.key and queues the key if it is new.
+func (rv *resolver) request(ctx context.Context, rec *record, l *lookup) {
+	rv.mu.Lock()
+	if f, ok := rv.flights[l.key]; ok {
+		f.waiters = append(f.waiters, waiter{rec, l})
+		rv.mu.Unlock()
+		return
+	}
+	rv.flights[l.key] = &flight{waiters: []waiter{{rec, l}}}
+	rv.mu.Unlock()
+	select {
+	case rv.jobs <- job{key: l.key, rec: rec}:
+	case <-rv.run.stopCh:
+	case <-ctx.Done():
+	}
+}
+
+// adopt registers a flight with no waiters yet, for a poll handle restored
+// from the ledger: rows that need the key will wait for the poll.
+func (rv *resolver) adopt(key string) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	if _, ok := rv.flights[key]; !ok {
+		rv.flights[key] = &flight{}
+	}
+}
+
+// complete hands the answer (or error) to every waiter of key.
+func (rv *resolver) complete(key string, a *answer, err error) {
+	rv.mu.Lock()
+	f := rv.flights[key]
+	delete(rv.flights, key)
+	rv.mu.Unlock()
+	if f == nil {
+		return
+	}
+	for _, w := range f.waiters {
+		w.l.res, w.l.err = a, err
+		rv.run.lookupDone(w.rec)
+	}
+}
+
+func (rv *resolver) work(ctx context.Context) error {
+	for {
+		var j job
+		select {
+		case j = <-rv.jobs:
+		case <-ctx.Done():
+			return nil
+		}
+		rv.run.busy.Add(1)
+		err := rv.handle(ctx, j)
+		rv.run.busy.Add(-1)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// handle resolves one job. It returns an error only for failures that must
+// end the run (the ledger failing).
+func (rv *resolver) handle(ctx context.Context, j job) error {
+	if j.poll != nil {
+		if j.poll.kind == KindVerify {
+			return rv.run.bulk.poll(ctx, j.poll)
+		}
+		return rv.pollPerson(ctx, j.poll)
+	}
+	run := rv.run
+	if s, err := run.cfg.Ledger.Result(ctx, rv.kind, j.key); err != nil {
+		return err
+	} else if s != nil {
+		a, err := decodeAnswer(*s)
+		if err != nil {
+			return err
+		}
+		run.stats.count("dedupe_hits", 1)
+		rv.complete(j.key, a, nil)
+		return nil
+	}
+	if run.cfg.Cache != nil && !run.cfg.Refresh {
+		s, err := run.cfg.Cache.Get(ctx, rv.kind, j.key)
+		if err != nil {
+			run.log.Warn("cache read", "err", err)
+		} else if s != nil {
+			a, err := decodeAnswer(*s)
+			if err == nil {
+				// Copy into the ledger so a resume sees the same answer even
+				// if the cache entry expires meanwhile.
+				if err := run.cfg.Ledger.PutResult(ctx, *s); err != nil {
+					return err
+				}
+				run.stats.count("cache_hits", 1)
+				rv.complete(j.key, a, nil)
+				return nil
+			}
+		}
+	}
+	if rv.kind == KindVerify && run.cfg.VerifyMode == "bulk" {
+		rv.run.bulk.add(ctx, j.key)
+		return nil
+	}
+	if !run.reserve() {
+		return nil
+	}
+	a, err := rv.call(ctx, j)
+	if err != nil {
+		if run.fatal(err) {
+			return nil // the run is stopping; the row stays unwritten
+		}
+		run.stats.count("lookup_errors", 1)
+		rv.complete(j.key, nil, err)
+		return nil
+	}
+	if a == nil {
+		return nil // parked for polling
+	}
+	return rv.store(ctx, j.key, a)
+}
+
+// store makes an answer durable, caches it and completes its key.
+func (rv *resolver) store(ctx context.Context, key string, a *answer, done ...PendingID) error {
+	if err := rv.run.cfg.Ledger.PutResult(ctx, a.stored, done...); err != nil {
+		return err
+	}
+	if c := rv.run.cfg.Cache; c != nil && a.stored.Status != StatusPending {
+		if err := c.Put(ctx, a.stored); err != nil {
+			rv.run.log.Warn("cache write", "err", err)
+		}
+	}
+	rv.complete(key, a, nil)
+	return nil
+}
+
+// call makes the paid call for j. A nil answer with a nil error means the
+// lookup was parked for polling.
+func (rv *resolver) call(ctx context.Context, j job) (*answer, error) {
+	run := rv.run
+	run.stats.count("calls_"+string(rv.kind), 1)
+	switch rv.kind {
+	case KindVerify:
+		v, err := run.cfg.API.VerifyEmail(ctx, j.key)
+		if err != nil {
+			return nil, err
+		}
+		return verifyAnswer(j.key, v)
+	case KindPerson:
+		q := customeros.PersonQuery{IncludeMobile: run.cfg.IncludeMobile}
+		if k, ok := strings.CutPrefix(j.key, "email:"); ok {
+			q.Email = k
+		} else {
+			q.LinkedInURL = strings.TrimPrefix(j.key, "linkedin:")
+		}
+		if c := j.rec.contact; c.FirstName != "" || c.LastName != "" {
+			q.FirstName, q.LastName = c.FirstName, c.LastName
+		}
+		p, err := run.cfg.API.EnrichPerson(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if p.Found && !p.Complete && p.ResultURL != "" {
+			return nil, rv.park(ctx, j.key, p)
+		}
+		return personAnswer(j.key, p)
+	default:
+		q := customeros.OrganizationQuery{}
+		if k, ok := strings.CutPrefix(j.key, "domain:"); ok {
+			q.Domain = k
+		} else {
+			q.LinkedInURL = strings.TrimPrefix(j.key, "linkedin:")
+		}
+		o, err := run.cfg.API.EnrichOrganization(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return orgAnswer(j.key, o)
+	}
+}
+
+// park makes a 202's result URL durable, then schedules its first poll.
+func (rv *resolver) park(ctx context.Context, key string, p *customeros.PersonResult) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	pd := Pending{Kind: KindPerson, Handle: p.ResultURL, Keys: []string{key}, Data: data, CreatedAt: now}
+	if err := rv.run.cfg.Ledger.PutPending(ctx, pd); err != nil {
+		return err
+	}
+	rv.run.stats.count("async_parked", 1)
+	rv.run.polls.add(&pollItem{kind: KindPerson, key: key, handle: p.ResultURL, partial: data, created: now,
+		interval: rv.run.cfg.PollInitial, due: now.Add(rv.run.cfg.PollInitial)})
+	return nil
+}
+
+// pollPerson polls one parked person lookup.
+func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
+	run := rv.run
+	if run.stopping() {
+		return nil
+	}
+	run.stats.count("polls", 1)
+	p, err := run.cfg.API.PollPerson(ctx, it.handle)
+	if err != nil {
+		if run.fatal(err) {
+			return nil
+		}
+		if isGone(err) {
+			// The handle is unknown to the server: ask again next run.
+			run.stats.count("lookup_errors", 1)
+			rv.complete(it.key, nil, err)
+			return nil
+		}
+		run.log.Warn("poll", "err", err)
+		rv.reschedule(ctx, it)
+		return nil
+	}
+	done := PendingID{Kind: KindPerson, Handle: it.handle}
+	if !p.Found || p.Complete {
+		a, err := personAnswer(it.key, p)
+		if err != nil {
+			return err
+		}
+		return rv.store(ctx, it.key, a, done)
+	}
+	rv.reschedule(ctx, it)
+	return nil
+}
+
+// reschedule plans the next poll, or gives up waiting after AsyncTimeout:
+// the rows are written as pending and the handle stays in the ledger for a
+// later run.
+func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
+	run := rv.run
+	now := time.Now()
+	if now.Sub(it.created) >= run.cfg.AsyncTimeout {
+		var p customeros.PersonResult
+		_ = json.Unmarshal(it.partial, &p)
+		a, err := personAnswer(it.key, &p)
+		if err == nil {
+			a.stored.Status = StatusPending
+			a.stored.Verdict = StatusPending
+			if err := run.cfg.Ledger.PutResult(ctx, a.stored); err == nil {
+				run.stats.count("async_timeouts", 1)
+				rv.complete(it.key, a, nil)
+				return
+			}
+		}
+		rv.complete(it.key, nil, errors.New("async lookup timed out"))
+		return
+	}
+	it.interval = min(time.Duration(float64(it.interval)*1.5), run.cfg.PollMax)
+	it.due = now.Add(it.interval)
+	run.polls.add(it)
+}
+
+func isGone(err error) bool {
+	var ae *customeros.APIError
+	return errors.As(err, &ae) && ae.Status == 404
+}
+
+// fatal reports whether err must stop the run (resumably) and stops it.
+func (r *Runner) fatal(err error) bool {
+	var ae *customeros.APIError
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && r.stopping():
+		r.stop(err)
+		return true
+	case errors.Is(err, customeros.ErrUnauthorized), errors.Is(err, customeros.ErrPaymentRequired):
+		r.stop(err)
+		return true
+	case errors.As(err, &ae) && ae.Status == 429:
+		// Retries ran out or Retry-After was too long to wait in a worker.
+		r.stop(err)
+		return true
+	}
+	return false
+}
+
+// reserve takes one paid call from the budget. It stops the run and
+// returns false when the run is stopping or the budget is spent.
+func (r *Runner) reserve() bool { return r.reserveN(1) }
+
+// reserveN takes n paid calls from the budget, all or nothing.
+func (r *Runner) reserveN(n int64) bool {
+	if r.stopping() {
+		return false
+	}
+	if r.calls.Add(n) > r.cfg.MaxCalls && r.cfg.MaxCalls > 0 {
+		r.calls.Add(-n)
+		r.stop(ErrBudget)
+		return false
+	}
+	return true
+}
+
+func verifyAnswer(key string, v *customeros.Verification) (*answer, error) {
+	a := &answer{data: resultData{Verification: v, Raw: v.Raw}}
+	a.stored = StoredResult{Kind: KindVerify, Key: key, Status: StatusFound, Verdict: string(v.Verdict)}
+	return a, a.encode()
+}
+
+func personAnswer(key string, p *customeros.PersonResult) (*answer, error) {
+	a := &answer{data: resultData{Person: p, Raw: p.Raw}}
+	a.stored = StoredResult{Kind: KindPerson, Key: key, Status: StatusFound, Verdict: StatusFound}
+	if !p.Found {
+		a.stored.Status, a.stored.Verdict = StatusNotFound, StatusNotFound
+	}
+	return a, a.encode()
+}
+
+func orgAnswer(key string, o *customeros.OrganizationResult) (*answer, error) {
+	a := &answer{data: resultData{Organization: o, Raw: o.Raw}}
+	a.stored = StoredResult{Kind: KindOrg, Key: key, Status: StatusFound, Verdict: StatusFound}
+	if !o.Found {
+		a.stored.Status, a.stored.Verdict = StatusNotFound, StatusNotFound
+	}
+	return a, a.encode()
+}
+
+// encode stores a.data as JSON and decodes it back, so that a fresh answer
+// and the same answer re-read from the ledger produce identical output.
+func (a *answer) encode() error {
+	b, err := json.Marshal(a.data)
+	if err != nil {
+		return err
+	}
+	a.stored.Data = b
+	a.data = resultData{}
+	return json.Unmarshal(b, &a.data)
+}

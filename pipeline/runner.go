@@ -1,0 +1,547 @@
+package pipeline
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/contactbatch/batch/contact"
+)
+
+// Defaults for Config.
+const (
+	DefaultWorkers        = 16
+	DefaultWindow         = 8192
+	DefaultCommitRows     = 2000
+	DefaultCommitInterval = 200 * time.Millisecond
+	DefaultAsyncTimeout   = 15 * time.Minute
+	DefaultPollInitial    = 500 * time.Millisecond
+	DefaultPollMax        = 30 * time.Second
+	DefaultGrace          = 30 * time.Second
+	DefaultBulkSize       = 5000
+	DefaultBulkLinger     = 2 * time.Second
+)
+
+// ErrStopped reports a run that stopped before the end of its input but
+// left its state consistent: running the same command again resumes it.
+var ErrStopped = errors.New("run stopped; rerun the same command to resume")
+
+// ErrBudget is the cause of a stop when --max-calls was reached.
+var ErrBudget = errors.New("call budget (--max-calls) reached")
+
+// StopError is a resumable stop and its cause (a signal, 401, 402, the
+// budget, a long Retry-After).
+type StopError struct{ Cause error }
+
+func (e *StopError) Error() string { return "stopped: " + e.Cause.Error() }
+
+// Is makes errors.Is(err, ErrStopped) true.
+func (e *StopError) Is(target error) bool { return target == ErrStopped }
+
+// Unwrap returns the cause.
+func (e *StopError) Unwrap() error { return e.Cause }
+
+// Config wires a run. Source, Sink, Rejects, Ledger and (when a stage is
+// enabled) API and Checker are required.
+type Config struct {
+	Source  Source
+	Sink    Sink
+	Rejects RejectSink
+	Ledger  Ledger
+	Cache   Cache // optional: answers from earlier runs
+	API     API
+	Checker *contact.Checker
+	// MX, when set, makes addresses whose domain has no MX record invalid
+	// locally (--check-mx).
+	MX *contact.MXChecker
+
+	Stages        Stages
+	IncludeMobile bool
+	// SendInvalid sends locally invalid addresses to the API anyway.
+	SendInvalid bool
+	// Refresh ignores cached answers (they are still written).
+	Refresh bool
+	// VerifyMode is "single" (default) or "bulk".
+	VerifyMode string
+	BulkSize   int
+	BulkLinger time.Duration
+
+	Workers        int           // per API stage; DefaultWorkers
+	Window         int           // rows between the oldest unwritten row and the reader; DefaultWindow
+	CommitRows     int           // DefaultCommitRows
+	CommitInterval time.Duration // DefaultCommitInterval
+	MaxCalls       int64         // paid calls this run may make; 0 = no cap
+	AsyncTimeout   time.Duration // DefaultAsyncTimeout
+	PollInitial    time.Duration
+	PollMax        time.Duration
+	Grace          time.Duration // time in-flight calls get to finish after a stop
+
+	// Resume is where the run starts (the ledger's last Progress).
+	Resume Progress
+	Logger *slog.Logger
+}
+
+// Runner executes one run. Create it with New; Snapshot may be called
+// concurrently with Run.
+type Runner struct {
+	cfg  Config
+	cols []column
+	log  *slog.Logger
+
+	window chan struct{}
+	ready  chan *record
+
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	stopErr  error
+
+	busy     atomic.Int64 // jobs being worked on (API calls, ledger/cache lookups)
+	readDone atomic.Bool
+	calls    atomic.Int64 // paid calls this run, reserved before sending
+
+	resolvers map[Kind]*resolver
+	polls     *scheduler
+	bulk      *bulker
+
+	stats *Stats
+}
+
+// New checks cfg, fills defaults and returns a Runner.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Source == nil || cfg.Sink == nil || cfg.Rejects == nil || cfg.Ledger == nil {
+		return nil, errors.New("pipeline: source, sink, rejects and ledger are required")
+	}
+	if (cfg.Stages.Verify || cfg.Stages.EnrichPerson || cfg.Stages.EnrichOrg) && cfg.API == nil {
+		return nil, errors.New("pipeline: an API client is required when a stage is enabled")
+	}
+	if cfg.Checker == nil {
+		return nil, errors.New("pipeline: a contact checker is required")
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.Workers, DefaultWorkers)
+	def(&cfg.Window, DefaultWindow)
+	def(&cfg.CommitRows, DefaultCommitRows)
+	def(&cfg.BulkSize, DefaultBulkSize)
+	defd(&cfg.CommitInterval, DefaultCommitInterval)
+	defd(&cfg.AsyncTimeout, DefaultAsyncTimeout)
+	defd(&cfg.PollInitial, DefaultPollInitial)
+	defd(&cfg.PollMax, DefaultPollMax)
+	defd(&cfg.Grace, DefaultGrace)
+	defd(&cfg.BulkLinger, DefaultBulkLinger)
+	if cfg.VerifyMode == "" {
+		cfg.VerifyMode = "single"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Runner{
+		cfg:    cfg,
+		cols:   columns(cfg.Stages),
+		log:    cfg.Logger,
+		window: make(chan struct{}, cfg.Window),
+		ready:  make(chan *record, cfg.Window+1),
+		stopCh: make(chan struct{}),
+		stats:  newStats(cfg.Resume.Counters),
+	}
+	r.polls = newScheduler()
+	r.resolvers = map[Kind]*resolver{}
+	for _, k := range []Kind{KindVerify, KindPerson, KindOrg} {
+		r.resolvers[k] = newResolver(r, k)
+	}
+	return r, nil
+}
+
+// Schema returns the output schema of the run.
+func (r *Runner) Schema() Schema { return ResultSchema(r.cfg.Source.Header(), r.cfg.Stages) }
+
+// stop begins a resumable stop: no new rows, no new paid calls.
+func (r *Runner) stop(cause error) {
+	r.stopOnce.Do(func() {
+		r.stopErr = cause
+		close(r.stopCh)
+		r.log.Info("stopping", "cause", cause.Error())
+	})
+}
+
+func (r *Runner) stopping() bool {
+	select {
+	case <-r.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run processes the input from cfg.Resume to the end, or until ctx is
+// cancelled (a resumable stop: in-flight calls get cfg.Grace to finish and
+// everything finished is committed). On success every row is written and
+// the sinks are closed (published). A resumable stop returns an error
+// matching ErrStopped.
+func (r *Runner) Run(ctx context.Context) (Summary, error) {
+	start := time.Now()
+	// Work keeps going for a grace period after ctx is cancelled so that
+	// calls already paid for are recorded.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	g, gctx := errgroup.WithContext(work)
+
+	go func() {
+		select {
+		case <-ctx.Done():
+			r.stop(context.Cause(ctx))
+		case <-gctx.Done():
+			return
+		}
+		select {
+		case <-time.After(r.cfg.Grace):
+			cancelWork()
+		case <-gctx.Done():
+		}
+	}()
+
+	if err := r.restorePending(gctx); err != nil {
+		return Summary{}, err
+	}
+
+	total := make(chan int64, 1)
+	g.Go(func() error { return r.read(gctx, total) })
+	for _, rv := range r.resolvers {
+		rv.start(g, gctx)
+	}
+	g.Go(func() error { return r.polls.run(gctx, r) })
+	var finished bool
+	g.Go(func() error {
+		defer cancelWork() // the writer decides when everything is done
+		var err error
+		finished, err = r.write(gctx, total)
+		return err
+	})
+	err := g.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return r.summary(start), err
+	}
+	if !finished {
+		cause := r.stopErr
+		if cause == nil {
+			cause = context.Canceled
+		}
+		return r.summary(start), &StopError{Cause: cause}
+	}
+	// Publish, then mark the job finished.
+	closeCtx := context.WithoutCancel(ctx)
+	if err := r.cfg.Rejects.Close(closeCtx); err != nil {
+		return r.summary(start), fmt.Errorf("close rejects: %w", err)
+	}
+	if err := r.cfg.Sink.Close(closeCtx); err != nil {
+		return r.summary(start), fmt.Errorf("close output: %w", err)
+	}
+	if err := r.cfg.Ledger.Commit(closeCtx, r.progress(true)); err != nil {
+		return r.summary(start), fmt.Errorf("commit: %w", err)
+	}
+	return r.summary(start), nil
+}
+
+// restorePending re-parks the poll handles a previous run left in the
+// ledger, so they are polled instead of paid for again.
+func (r *Runner) restorePending(ctx context.Context) error {
+	ps, err := r.cfg.Ledger.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("read pending polls: %w", err)
+	}
+	now := time.Now()
+	for _, p := range ps {
+		it := &pollItem{kind: p.Kind, handle: p.Handle, partial: p.Data, created: p.CreatedAt,
+			interval: r.cfg.PollInitial, due: now}
+		switch {
+		case p.Kind == KindPerson && r.cfg.Stages.EnrichPerson && len(p.Keys) == 1:
+			it.key = p.Keys[0]
+			r.resolvers[KindPerson].adopt(it.key)
+		case p.Kind == KindVerify && r.cfg.Stages.Verify && r.cfg.VerifyMode == "bulk":
+			it.keys = p.Keys
+			for _, k := range p.Keys {
+				r.resolvers[KindVerify].adopt(k)
+			}
+		default:
+			continue
+		}
+		r.stats.count("async_restored", 1)
+		r.polls.add(it)
+	}
+	return nil
+}
+
+// read plans every row: it reads, normalizes, checks locally and requests
+// the lookups each row needs. It sends the number of rows on total when
+// the input ends.
+func (r *Runner) read(ctx context.Context, total chan<- int64) error {
+	defer r.readDone.Store(true)
+	seq := r.cfg.Resume.Seq
+	for {
+		select {
+		case r.window <- struct{}{}:
+		case <-r.stopCh:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+		row, err := r.cfg.Source.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			<-r.window
+			total <- seq
+			return nil
+		}
+		var rowErr *RowError
+		if errors.As(err, &rowErr) {
+			rec := &record{seq: seq, row: Row{Line: rowErr.Line, Origin: rowErr.Origin, Cursor: rowErr.Cursor}}
+			rec.reject = &Reject{Seq: seq, Line: rowErr.Line, Origin: rowErr.Origin, Reason: rowErr.Reason, Raw: rowErr.Raw}
+			seq++
+			r.stats.read.Add(1)
+			r.ready <- rec
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read input: %w", err)
+		}
+		rec := &record{seq: seq, row: row}
+		seq++
+		r.stats.read.Add(1)
+		r.plan(ctx, rec)
+	}
+}
+
+// plan normalizes rec and requests its lookups.
+func (r *Runner) plan(ctx context.Context, rec *record) {
+	rec.contact = contact.Normalize(rec.row.Contact, r.cfg.Checker.IsFree)
+	if rec.contact.Email != "" {
+		rec.checks = r.cfg.Checker.Check(rec.contact.Email)
+		if rec.checks.Valid && r.cfg.MX != nil {
+			ok, err := r.cfg.MX.HasMX(ctx, rec.checks.Domain)
+			if err == nil && !ok {
+				rec.checks.Valid = false
+				rec.checks.Reason = "domain has no MX record"
+			}
+		}
+	}
+	for _, lk := range Lookups(rec.contact, rec.checks, r.cfg.Stages, r.cfg.SendInvalid) {
+		l := lookup{wanted: true, key: lk.Key}
+		switch lk.Kind {
+		case KindVerify:
+			rec.verify = l
+		case KindPerson:
+			rec.person = l
+		case KindOrg:
+			rec.org = l
+		}
+	}
+	rec.waiting.Store(1)
+	for _, l := range []struct {
+		k Kind
+		l *lookup
+	}{{KindVerify, &rec.verify}, {KindPerson, &rec.person}, {KindOrg, &rec.org}} {
+		if l.l.wanted {
+			rec.waiting.Add(1)
+			r.resolvers[l.k].request(ctx, rec, l.l)
+		}
+	}
+	r.lookupDone(rec)
+}
+
+// Lookup is one API lookup a row needs: its kind and the key that
+// deduplicates it.
+type Lookup struct {
+	Kind Kind
+	Key  string
+}
+
+// Lookups returns the lookups a normalized contact needs for the enabled
+// stages. A person is looked up by email when the address may be sent,
+// else by LinkedIn URL; an organization by domain, else company LinkedIn.
+func Lookups(c contact.Contact, checks contact.Checks, st Stages, sendInvalid bool) []Lookup {
+	var out []Lookup
+	sendable := c.Email != "" && (checks.Valid || sendInvalid)
+	if st.Verify && sendable {
+		out = append(out, Lookup{KindVerify, c.Email})
+	}
+	if st.EnrichPerson {
+		switch {
+		case sendable:
+			out = append(out, Lookup{KindPerson, "email:" + c.Email})
+		case c.LinkedInURL != "":
+			out = append(out, Lookup{KindPerson, "linkedin:" + c.LinkedInURL})
+		}
+	}
+	if st.EnrichOrg {
+		switch {
+		case c.Domain != "":
+			out = append(out, Lookup{KindOrg, "domain:" + c.Domain})
+		case c.CompanyLinkedInURL != "":
+			out = append(out, Lookup{KindOrg, "linkedin:" + c.CompanyLinkedInURL})
+		}
+	}
+	return out
+}
+
+// lookupDone drops one of rec's outstanding lookups and hands rec to the
+// writer when none is left. The ready channel holds a slot for every row
+// in the window, so the send never blocks.
+func (r *Runner) lookupDone(rec *record) {
+	if rec.waiting.Add(-1) == 0 {
+		r.ready <- rec
+	}
+}
+
+// write writes finished records in input order and commits periodically.
+// It reports whether every row was written.
+func (r *Runner) write(ctx context.Context, total <-chan int64) (bool, error) {
+	next := r.cfg.Resume.Seq
+	end := int64(-1)
+	r.stats.cursor = r.cfg.Resume.Cursor
+	r.stats.sinkPos, r.stats.rejectPos = r.cfg.Resume.SinkPos, r.cfg.Resume.RejectPos
+	var h recordHeap
+	dirty := 0
+	ticker := time.NewTicker(r.cfg.CommitInterval)
+	defer ticker.Stop()
+	var quiet <-chan time.Time // polls for quiescence after a stop
+
+	flush := func() error {
+		for h.Len() > 0 && h[0].seq == next {
+			rec := heap.Pop(&h).(*record)
+			if err := r.emit(ctx, rec); err != nil {
+				return err
+			}
+			next++
+			dirty++
+			<-r.window
+		}
+		if dirty >= r.cfg.CommitRows {
+			dirty = 0
+			return r.commit(ctx, next)
+		}
+		return nil
+	}
+	stopCh := r.stopCh
+	for {
+		if end >= 0 && next == end {
+			return true, r.commit(ctx, next)
+		}
+		select {
+		case rec := <-r.ready:
+			heap.Push(&h, rec)
+			if err := flush(); err != nil {
+				return false, err
+			}
+		case n := <-total:
+			end = n
+		case <-ticker.C:
+			if dirty > 0 {
+				dirty = 0
+				if err := r.commit(ctx, next); err != nil {
+					return false, err
+				}
+			}
+		case <-stopCh:
+			stopCh = nil
+			t := time.NewTicker(10 * time.Millisecond)
+			defer t.Stop()
+			quiet = t.C
+		case <-quiet:
+			if !r.readDone.Load() || r.busy.Load() != 0 {
+				continue
+			}
+			// Nothing can become ready any more: write what is, commit, stop.
+		drain:
+			for {
+				select {
+				case rec := <-r.ready:
+					heap.Push(&h, rec)
+				default:
+					break drain
+				}
+			}
+			if err := flush(); err != nil {
+				return false, err
+			}
+			return end >= 0 && next == end, r.commit(ctx, next)
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// emit writes one record to its sink and counts it.
+func (r *Runner) emit(ctx context.Context, rec *record) error {
+	r.stats.cursor = rec.row.Cursor
+	if rec.reject != nil {
+		r.stats.count("rows_rejected", 1)
+		return r.cfg.Rejects.WriteReject(ctx, rec.reject)
+	}
+	out := rec.output(r.cols)
+	r.stats.countRow(rec)
+	return r.cfg.Sink.Write(ctx, out)
+}
+
+// commit makes the sinks durable, then records the progress: a crash
+// between the two replays rows, it never skips them.
+func (r *Runner) commit(ctx context.Context, next int64) error {
+	pos, err := r.cfg.Sink.Commit(ctx)
+	if err != nil {
+		return fmt.Errorf("commit output: %w", err)
+	}
+	rpos, err := r.cfg.Rejects.Commit(ctx)
+	if err != nil {
+		return fmt.Errorf("commit rejects: %w", err)
+	}
+	r.stats.sinkPos, r.stats.rejectPos = pos, rpos
+	r.stats.seq.Store(next)
+	if err := r.cfg.Ledger.Commit(ctx, r.progress(false)); err != nil {
+		return fmt.Errorf("commit ledger: %w", err)
+	}
+	return nil
+}
+
+func (r *Runner) progress(finished bool) Progress {
+	return Progress{
+		Seq:       r.stats.seq.Load(),
+		Cursor:    r.stats.cursor,
+		SinkPos:   r.stats.sinkPos,
+		RejectPos: r.stats.rejectPos,
+		Counters:  r.stats.counters(),
+		Finished:  finished,
+	}
+}
+
+// recordHeap orders records by Seq.
+type recordHeap []*record
+
+func (h recordHeap) Len() int           { return len(h) }
+func (h recordHeap) Less(i, j int) bool { return h[i].seq < h[j].seq }
+func (h recordHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *recordHeap) Push(x any)        { *h = append(*h, x.(*record)) }
+func (h *recordHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return x
+}

@@ -1,0 +1,94 @@
+package pipeline
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts what a run did. Counters carry over from the ledger, so a
+// resumed job reports its totals.
+type Stats struct {
+	read atomic.Int64 // rows read this run
+	seq  atomic.Int64 // rows committed (all runs)
+
+	mu sync.Mutex
+	c  map[string]int64
+
+	// Owned by the writer goroutine.
+	cursor             string
+	sinkPos, rejectPos Position
+}
+
+func newStats(prev map[string]int64) *Stats {
+	s := &Stats{c: map[string]int64{}}
+	maps.Copy(s.c, prev)
+	return s
+}
+
+func (s *Stats) count(name string, n int64) {
+	s.mu.Lock()
+	s.c[name] += n
+	s.mu.Unlock()
+}
+
+// countRow counts a written row by status and verdict.
+func (s *Stats) countRow(rec *record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c["rows_written"]++
+	s.c["rows_"+rec.status()]++
+	if v := rec.verdict(); v != "" {
+		s.c["verdict_"+v]++
+	}
+	if rec.person.wanted {
+		s.c["person_"+rec.person.statusText()]++
+	}
+	if rec.org.wanted {
+		s.c["org_"+rec.org.statusText()]++
+	}
+}
+
+func (s *Stats) counters() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.c)
+}
+
+// Snapshot is a point-in-time view of a run, for progress reporting.
+type Snapshot struct {
+	Read      int64 // rows read this run
+	Committed int64 // rows durably written, all runs
+	Parked    int   // async lookups waiting for a poll
+	Counters  map[string]int64
+}
+
+// Snapshot returns the run's current figures. Safe for concurrent use.
+func (r *Runner) Snapshot() Snapshot {
+	return Snapshot{
+		Read:      r.stats.read.Load(),
+		Committed: r.stats.seq.Load(),
+		Parked:    r.polls.len(),
+		Counters:  r.stats.counters(),
+	}
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Read     int64            `json:"rows_read_this_run"`
+	Rows     int64            `json:"rows_committed"`
+	Counters map[string]int64 `json:"counters"`
+	Duration time.Duration    `json:"duration_ns"`
+	Calls    int64            `json:"paid_calls_this_run"`
+}
+
+func (r *Runner) summary(start time.Time) Summary {
+	return Summary{
+		Read:     r.stats.read.Load(),
+		Rows:     r.stats.seq.Load(),
+		Counters: r.stats.counters(),
+		Duration: time.Since(start),
+		Calls:    r.calls.Load(),
+	}
+}
