@@ -15,7 +15,7 @@ const (
 	RowOK      = "ok"      // every requested lookup answered (found or not found)
 	RowInvalid = "invalid" // the email failed the local checks and nothing else could be looked up
 	RowPending = "pending" // an async lookup had not finished within --async-timeout
-	RowError   = "error"   // a lookup failed for good (see row_error)
+	RowFailed  = "error"   // a lookup failed for good (see row_error)
 )
 
 // Stages says which API stages a run uses.
@@ -238,7 +238,7 @@ func (r *record) status() string {
 			continue
 		}
 		if l.err != nil {
-			return RowError
+			return RowFailed
 		}
 		if l.res != nil && l.res.stored.Status == StatusPending {
 			pending = true

@@ -17,7 +17,7 @@ import (
 // customeros.Pacer.
 //
 // A 429 cuts the endpoint's rate to CutFactor of the rate the API
-// actually accepted over the last second, at most once per second (the
+// actually accepted over the last second, at most once per 250 ms (the
 // requests already in flight when the first 429 arrived would otherwise
 // cut it again). A Retry-After longer than PauseAfter pauses the whole
 // endpoint until then; a shorter one is waited for only by the request
@@ -55,6 +55,7 @@ type pace struct {
 	// accepted counts successful responses per 100 ms slot over the last second.
 	slots    [10]int
 	slotTime time.Time
+	first    time.Time // first accepted response
 }
 
 func (p *Pacer) get(ep customeros.Endpoint) *pace {
@@ -71,6 +72,10 @@ func (p *Pacer) get(ep customeros.Endpoint) *pace {
 	}
 	return e
 }
+
+// cutEvery spaces rate cuts: requests already in flight when the first 429
+// came back would otherwise cut the rate again for the same excess.
+const cutEvery = 250 * time.Millisecond
 
 func burstFor(r float64) int { return max(1, int(r/20)) }
 
@@ -119,6 +124,9 @@ func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
 
 // accept counts one accepted request in the current 100 ms slot.
 func (e *pace) accept(now time.Time) {
+	if e.first.IsZero() {
+		e.first = now
+	}
 	e.roll(now)
 	e.slots[now.UnixMilli()/100%10]++
 }
@@ -143,11 +151,13 @@ func (e *pace) acceptedRate(now time.Time) float64 {
 	for _, c := range e.slots {
 		n += c
 	}
-	return float64(n)
+	// Early on the window is shorter than a second.
+	span := min(time.Second, now.Sub(e.first)+100*time.Millisecond)
+	return float64(n) / span.Seconds()
 }
 
 func (e *pace) cut(now time.Time, factor float64) {
-	if now.Sub(e.lastCut) < time.Second {
+	if now.Sub(e.lastCut) < cutEvery {
 		return
 	}
 	e.lastCut, e.lastRaise = now, now

@@ -21,7 +21,8 @@ type pollItem struct {
 }
 
 // scheduler holds parked lookups by next poll time and hands due polls to
-// the resolvers' workers, so that waiting never holds a worker.
+// the poll workers, so that waiting never holds a lookup worker and polls
+// never take a lookup worker's place.
 type scheduler struct {
 	mu    sync.Mutex
 	items pollHeap
@@ -68,13 +69,8 @@ func (s *scheduler) run(ctx context.Context, r *Runner) error {
 			if r.stopping() {
 				continue // parked handles stay in the ledger for the next run
 			}
-			rv := r.resolvers[KindPerson]
-			j := job{poll: due}
-			if due.kind == KindVerify {
-				rv = r.resolvers[KindVerify]
-			}
 			select {
-			case rv.jobs <- j:
+			case r.pollJobs <- due:
 			case <-ctx.Done():
 				return nil
 			}

@@ -36,12 +36,11 @@ type waiter struct {
 	l   *lookup
 }
 
-// job is work for a resolver's workers: a key to resolve (rec gives the
-// query hints) or a due poll.
+// job is work for a resolver's workers: a key to resolve; rec gives the
+// query hints.
 type job struct {
-	key  string
-	rec  *record
-	poll *pollItem
+	key string
+	rec *record
 }
 
 func newResolver(r *Runner, k Kind) *resolver {
@@ -136,12 +135,6 @@ func (rv *resolver) work(ctx context.Context) error {
 // handle resolves one job. It returns an error only for failures that must
 // end the run (the ledger failing).
 func (rv *resolver) handle(ctx context.Context, j job) error {
-	if j.poll != nil {
-		if j.poll.kind == KindVerify {
-			return rv.run.bulk.poll(ctx, j.poll)
-		}
-		return rv.pollPerson(ctx, j.poll)
-	}
 	run := rv.run
 	if s, err := run.cfg.Ledger.Result(ctx, rv.kind, j.key); err != nil {
 		return err

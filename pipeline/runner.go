@@ -109,6 +109,7 @@ type Runner struct {
 
 	resolvers map[Kind]*resolver
 	polls     *scheduler
+	pollJobs  chan *pollItem
 	bulk      *bulker
 
 	stats *Stats
@@ -161,6 +162,7 @@ func New(cfg Config) (*Runner, error) {
 		stats:  newStats(cfg.Resume.Counters),
 	}
 	r.polls = newScheduler()
+	r.pollJobs = make(chan *pollItem)
 	r.resolvers = map[Kind]*resolver{}
 	for _, k := range []Kind{KindVerify, KindPerson, KindOrg} {
 		r.resolvers[k] = newResolver(r, k)
@@ -226,6 +228,9 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		rv.start(g, gctx)
 	}
 	g.Go(func() error { return r.polls.run(gctx, r) })
+	for range r.cfg.Workers {
+		g.Go(func() error { return r.pollWork(gctx) })
+	}
 	var finished bool
 	g.Go(func() error {
 		defer cancelWork() // the writer decides when everything is done
@@ -399,6 +404,30 @@ func Lookups(c contact.Contact, checks contact.Checks, st Stages, sendInvalid bo
 		}
 	}
 	return out
+}
+
+// pollWork runs due polls. Poll workers are separate from the lookup
+// workers so that a growing number of parked lookups never slows new ones.
+func (r *Runner) pollWork(ctx context.Context) error {
+	for {
+		var it *pollItem
+		select {
+		case it = <-r.pollJobs:
+		case <-ctx.Done():
+			return nil
+		}
+		r.busy.Add(1)
+		var err error
+		if it.kind == KindVerify {
+			err = r.bulk.poll(ctx, it)
+		} else {
+			err = r.resolvers[KindPerson].pollPerson(ctx, it)
+		}
+		r.busy.Add(-1)
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // lookupDone drops one of rec's outstanding lookups and hands rec to the
