@@ -1,0 +1,58 @@
+// Package checkpoint keeps a batch run's on-disk state: the Ledger, a
+// crash-safe record of one job in its state directory, and the Cache, which
+// keeps API results across runs.
+//
+// # Ledger layout
+//
+// A state directory holds:
+//
+//	LOCK          flock(2)ed exclusively by the process that opened the ledger;
+//	              the kernel drops it when that process dies, even on kill -9
+//	ledger.db     SQLite (modernc.org/sqlite, WAL) plus its -wal and -shm files
+//	job.json      marker written at Start (temp, fsync, rename, dir fsync): the
+//	              ledger's id, the job identity and the key secret, checksummed
+//
+// Every file is created 0600 and a directory created here 0700, whatever the
+// umask.
+//
+// # Durability
+//
+// The database runs in WAL mode with synchronous=NORMAL. A write is in the
+// WAL (in the kernel's page cache) when PutResult, PutPending, DeletePending
+// or Commit returns, so it survives the process dying at any point (kill -9,
+// OOM kill, panic). It does not survive a power loss or a kernel crash before
+// the next WAL checkpoint: that can lose the last commits, whose rows are
+// then re-read and whose API calls may be paid again, but it never tears the
+// database. synchronous=FULL would fsync the WAL on every commit; measured on
+// the development machine, see BENCHMARKS in the package README of this
+// directory (doc comment of Ledger.PutResult), it costs an fsync per group
+// commit. We chose NORMAL: a batch run's threat is the process being killed,
+// not the machine losing power, and the cost of a lost tail is bounded.
+//
+// # Group commit
+//
+// All writes go through one writer goroutine. It takes whatever is queued
+// (up to MaxBatch operations), writes it in one transaction, commits as soon
+// as the previous transaction finished (no timer) and then wakes every
+// caller. A caller whose context ends while waiting gets ctx.Err(); its write
+// may or may not have been committed, and other callers' writes are never
+// affected.
+//
+// # Corruption
+//
+// The ledger never silently starts over. Open reports ErrCorrupt when the
+// marker and the database disagree (database deleted, truncated to zero or
+// replaced, marker deleted under a job that has progress), when SQLite
+// reports a malformed file, or when the set of stored result keys does not
+// match the count and digest recorded with every commit (a full scan of the
+// key index at Open). Every row carries a CRC-32C that is checked on every
+// read; a mismatch is ErrCorrupt.
+//
+// # Keys at rest
+//
+// Result keys (normalized emails, LinkedIn URLs, domains) are stored as
+// HMAC-SHA256 with a random secret: the ledger's in job.json, the cache's in
+// a file beside the cache. Pending poll handles keep their keys as given (they
+// are needed to route a poll's answer back) until the handle is resolved.
+// Result data is stored as given.
+package checkpoint
