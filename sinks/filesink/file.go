@@ -84,9 +84,10 @@ func openStream(w io.Writer, pos pipeline.Position) (*output, error) {
 // openFile opens path+PartialSuffix for writing at pos. With pos "" or "0"
 // it creates or truncates the partial file (fresh); otherwise it truncates
 // the existing partial file to pos and appends. header is what a fresh file
-// starts with; it is used to recognise an already published output when the
+// starts with (the caller writes it); magic is what every non-empty file of
+// this kind starts with, to recognise an already published output when the
 // partial file is gone (see adopt).
-func openFile(path string, pos pipeline.Position, mode os.FileMode, sync bool, header []byte) (*output, error) {
+func openFile(path string, pos pipeline.Position, mode os.FileMode, sync bool, header, magic []byte) (*output, error) {
 	n, err := parsePosition(pos)
 	if err != nil {
 		return nil, fmt.Errorf("filesink: open %s: %w", path, err)
@@ -104,7 +105,7 @@ func openFile(path string, pos pipeline.Position, mode os.FileMode, sync bool, h
 	} else {
 		f, err := os.OpenFile(o.partial, os.O_WRONLY, 0)
 		if errors.Is(err, fs.ErrNotExist) {
-			f, err = adopt(path, o.partial, n, header)
+			f, err = adopt(path, o.partial, n, magic)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("filesink: resume %s at %d: %w", o.partial, n, err)
@@ -138,9 +139,9 @@ func resumeAt(f *os.File, n int64) error {
 // adopt handles a resume whose partial file is missing because a previous
 // run published it (Close renamed it) but stopped before its ledger marked
 // the job finished. If path exists, holds at least n bytes and starts with
-// header, it is renamed back to partial and opened; anything else is a
+// magic, it is renamed back to partial and opened; anything else is a
 // position mismatch.
-func adopt(path, partial string, n int64, header []byte) (*os.File, error) {
+func adopt(path, partial string, n int64, magic []byte) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("partial file is missing: %w", ErrPositionMismatch)
@@ -152,10 +153,10 @@ func adopt(path, partial string, n int64, header []byte) (*os.File, error) {
 	if err == nil && (!fi.Mode().IsRegular() || fi.Size() < n) {
 		err = fmt.Errorf("partial file is missing and %s holds %d bytes: %w", path, fi.Size(), ErrPositionMismatch)
 	}
-	if err == nil && len(header) > 0 {
-		got := make([]byte, len(header))
-		if _, rerr := io.ReadFull(f, got); rerr != nil || !bytes.Equal(got, header) {
-			err = fmt.Errorf("partial file is missing and %s has another header: %w", path, ErrPositionMismatch)
+	if err == nil && len(magic) > 0 {
+		got := make([]byte, len(magic))
+		if _, rerr := io.ReadFull(f, got); rerr != nil || !bytes.Equal(got, magic) {
+			err = fmt.Errorf("partial file is missing and %s starts differently: %w", path, ErrPositionMismatch)
 		}
 	}
 	if err == nil {

@@ -43,7 +43,7 @@ func OpenRejects(path string, pos pipeline.Position) (*Rejects, error) {
 	if path == "-" {
 		r.out, err = openStream(os.Stdout, pos)
 	} else {
-		r.out, err = openFile(path, pos, RejectsMode, true, header)
+		r.out, err = openFile(path, pos, RejectsMode, true, header, header)
 	}
 	if err != nil {
 		return nil, err

@@ -40,13 +40,15 @@ type Options struct {
 	Schema pipeline.Schema
 	// EscapeFormulas prefixes CSV cells starting with = + - @ TAB CR LF with
 	// a single quote so spreadsheets do not run them (OWASP CSV injection).
-	// Default true. JSONL is never escaped.
+	// Header cells are escaped too; JSONL is never escaped. DefaultOptions
+	// sets it.
 	EscapeFormulas bool
-	// Sync fsyncs the file on Commit and the directory on Close. Default
-	// true.
+	// Sync fsyncs the file on Commit and the directory on Close.
+	// DefaultOptions sets it.
 	Sync bool
 	// Mode is the permission of a newly created partial file (before
-	// umask). Default DefaultMode; 0 also means DefaultMode.
+	// umask); an existing partial file keeps its mode. 0 means DefaultMode,
+	// which DefaultOptions sets.
 	Mode os.FileMode
 }
 
@@ -91,7 +93,11 @@ func Open(path string, opts Options, pos pipeline.Position) (*Sink, error) {
 		if mode == 0 {
 			mode = DefaultMode
 		}
-		s.out, err = openFile(path, pos, mode, opts.Sync, header)
+		magic := header
+		if opts.Format == JSONL {
+			magic = []byte(`{"line":`)
+		}
+		s.out, err = openFile(path, pos, mode, opts.Sync, header, magic)
 	}
 	if err != nil {
 		return nil, err

@@ -460,26 +460,50 @@ func openCommitted(t *testing.T, path string, rows int) *filesink.Sink {
 // A run that published its output but stopped before its ledger recorded
 // the end resumes from the published file.
 func TestResumeAfterPublish(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.csv")
-	s := openCommitted(t, path, 10)
-	pos := commit(t, s)
-	write(t, s, 10, 12)
-	if err := s.Close(context.Background()); err != nil {
+	for _, f := range []filesink.Format{filesink.CSV, filesink.JSONL} {
+		t.Run(f.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "out")
+			s, err := filesink.Open(path, opts(f), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, s, 0, 10)
+			pos := commit(t, s)
+			write(t, s, 10, 12)
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if s, err = filesink.Open(path, opts(f), pos); err != nil {
+				t.Fatalf("Open at %s after publish = %v", pos, err)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("published file still at %s while the run goes on (err %v)", path, err)
+			}
+			write(t, s, 10, 15)
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if f == filesink.CSV {
+				if diff := cmp.Diff(wantCSV(15), readCSV(t, path)); diff != "" {
+					t.Errorf("content (-want +got):\n%s", diff)
+				}
+			} else if diff := cmp.Diff(wantJSONL(15), readJSONL(t, path)); diff != "" {
+				t.Errorf("content (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestResumeForeignFileJSONL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Repeat(`{"other":1}`+"\n", 20)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := filesink.Open(path, opts(filesink.CSV), pos)
-	if err != nil {
-		t.Fatalf("Open at %s after publish = %v", pos, err)
+	if _, err := filesink.Open(path, opts(filesink.JSONL), "100"); !errors.Is(err, filesink.ErrPositionMismatch) {
+		t.Errorf("Open over a foreign file = %v, want ErrPositionMismatch", err)
 	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("published file still at %s while the run goes on (err %v)", path, err)
-	}
-	write(t, s, 10, 15)
-	if err := s.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(wantCSV(15), readCSV(t, path)); diff != "" {
-		t.Errorf("content (-want +got):\n%s", diff)
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("foreign file moved: %v", err)
 	}
 }
 
