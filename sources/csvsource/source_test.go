@@ -1,0 +1,188 @@
+package csvsource_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/sources/csvsource"
+)
+
+// drainSource reads s to the end: outcomes with the cursor after each.
+func drainSource(t *testing.T, s *csvsource.Source) []item {
+	t.Helper()
+	var out []item
+	for i := 0; i < 1_000_000; i++ {
+		row, err := s.Next(context.Background())
+		if err == io.EOF {
+			return out
+		}
+		var re *pipeline.RowError
+		switch {
+		case errors.As(err, &re):
+			out = append(out, item{re.Origin + " " + strings.TrimSpace(re.Error()), re.Cursor})
+		case err != nil:
+			t.Fatalf("Next() error = %v", err)
+		default:
+			out = append(out, item{row.Origin + " " + strings.Join(row.Values, "|"), row.Cursor})
+		}
+	}
+	t.Fatal("Next never returned io.EOF")
+	return nil
+}
+
+func gz(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestSourceResume(t *testing.T) {
+	data, err := os.ReadFile("testdata/corpus/mixed.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "in.csv")
+	zipped := filepath.Join(dir, "in.csv.gz")
+	sneaky := filepath.Join(dir, "in.dat") // gzip without the name
+	for p, b := range map[string][]byte{plain: data, zipped: gz(t, data), sneaky: gz(t, data)} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		path string
+		in   []byte // stdin
+	}{
+		{"plain", plain, nil},
+		{"gzip", zipped, nil},
+		{"gzip by magic", sneaky, nil},
+		{"stdin", "-", data},
+		{"stdin gzip", "-", gz(t, data)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			open := func(cursor string, header []string) *csvsource.Source {
+				o := csvsource.Options{MapHeader: mapHeader, Stdin: bytes.NewReader(tt.in)}
+				s, err := csvsource.Open(context.Background(), tt.path, o, cursor, header)
+				if err != nil {
+					t.Fatalf("Open(%q) error = %v", cursor, err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			}
+			s := open("", nil)
+			header := s.Header()
+			all := drainSource(t, s)
+			if len(all) != 6 {
+				t.Fatalf("got %d outcomes, want 6: %q", len(all), strs(all))
+			}
+			if !strings.HasPrefix(all[0].s, tt.path+" ann@acme.com") {
+				t.Errorf("first row = %q, want origin %q", all[0].s, tt.path)
+			}
+			for i, it := range all {
+				rest := drainSource(t, open(it.cursor, header))
+				if diff := cmp.Diff(all[i+1:], rest, cmp.AllowUnexported(item{}), cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("resume after %d: diff (-want +got):\n%s", i, diff)
+				}
+			}
+			if tt.path == "-" && !strings.HasPrefix(s.Fingerprint(), "stdin head=") {
+				t.Errorf("Fingerprint() = %q", s.Fingerprint())
+			}
+		})
+	}
+}
+
+// TestSourceSeeks checks that a plain file resumes by seeking: bytes
+// before the offset are garbage and must never be read.
+func TestSourceSeeks(t *testing.T) {
+	data := []byte("email,n\nGARBAGE\"\"\"\xff\x00\nb@b.com,2\n")
+	p := filepath.Join(t.TempDir(), "in.csv")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	off := bytes.Index(data, []byte("b@b.com"))
+	cur := csvsource.FormatCursor(int64(off), 2)
+	s, err := csvsource.Open(context.Background(), p, csvsource.Options{MapHeader: mapHeader}, cur, []string{"email", "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	row, err := s.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Line != 3 || row.Contact.Email != "b@b.com" {
+		t.Errorf("Next() = line %d %+v, want line 3 b@b.com", row.Line, row.Contact)
+	}
+}
+
+func TestSourceErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "in.csv")
+	if err := os.WriteFile(p, []byte("email\na\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	z := filepath.Join(dir, "in.csv.gz")
+	if err := os.WriteFile(z, gz(t, []byte("email\na\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path, cursor, want string
+	}{
+		{"missing", filepath.Join(dir, "nope.csv"), "", "no such file"},
+		{"bad cursor", p, "{", "parse cursor"},
+		{"gzip shorter than offset", z, `{"o":99,"l":2}`, "before the resume offset 99"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := csvsource.Open(context.Background(), tt.path, csvsource.Options{MapHeader: mapHeader}, tt.cursor, []string{"email"})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open() error = %v, want containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "in.csv")
+	if err := os.WriteFile(p, []byte("email\na\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := csvsource.Fingerprint(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("email\nb\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := csvsource.Fingerprint(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b {
+		t.Errorf("Fingerprint unchanged after rewrite: %q", a)
+	}
+	if _, err := csvsource.Fingerprint("-"); err == nil {
+		t.Error("Fingerprint(-) error = nil, want one")
+	}
+}
