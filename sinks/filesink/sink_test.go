@@ -952,3 +952,47 @@ func FuzzJSONLString(f *testing.F) {
 		}
 	})
 }
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestStreamWriteFailure(t *testing.T) {
+	s, err := filesink.OpenWriter(failWriter{}, opts(filesink.CSV), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, 0, 1) // buffered
+	if _, err := s.Commit(context.Background()); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Commit() = %v, want the write error", err)
+	}
+	if err := s.Close(context.Background()); err == nil {
+		t.Error("Close() after a failed write = nil, want an error")
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, err := filesink.OpenWriter(io.Discard, opts(filesink.CSV), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, output(0)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Write() = %v, want context.Canceled", err)
+	}
+	if _, err := s.Commit(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit() = %v, want context.Canceled", err)
+	}
+	r, err := filesink.OpenRejects(filepath.Join(t.TempDir(), "rej.csv"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if err := r.WriteReject(ctx, &pipeline.Reject{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("WriteReject() = %v, want context.Canceled", err)
+	}
+	if _, err := r.Commit(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Rejects.Commit() = %v, want context.Canceled", err)
+	}
+}
