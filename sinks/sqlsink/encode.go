@@ -1,0 +1,299 @@
+package sqlsink
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/contactbatch/batch/pipeline"
+)
+
+// row is one output ready for the database. Empty email and raw mean NULL.
+type row struct {
+	job     string
+	seq     int64
+	line    int64
+	origin  string
+	email   string
+	input   string
+	raw     string
+	results []any // nil, string, int64 or bool
+}
+
+// key returns the row's upsert key within one job.
+func (r *row) key(upsertKey string) string {
+	if upsertKey == UpsertEmail && r.email != "" {
+		return "e" + r.email
+	}
+	return "r" + strconv.FormatInt(r.seq, 10)
+}
+
+// args returns the row's values in layout.insertColumns order.
+func (r *row) args() []any {
+	a := make([]any, 0, 7+len(r.results))
+	a = append(a, r.job, r.seq, r.line, r.origin, nullable(r.email), r.input, nullable(r.raw))
+	return append(a, r.results...)
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// encoder turns outputs into rows for one backend.
+type encoder struct {
+	job      string
+	keys     [][]byte // JSON-encoded input keys, each followed by ':'
+	sanitize bool     // PostgreSQL: no invalid UTF-8, no NUL
+}
+
+func newEncoder(job string, header []string, sanitize bool) encoder {
+	e := encoder{sanitize: sanitize}
+	e.job = e.text(job)
+	for _, name := range inputKeys(header, sanitize) {
+		k := appendJSONString(nil, name, sanitize)
+		e.keys = append(e.keys, append(k, ':'))
+	}
+	return e
+}
+
+// inputKeys returns the JSON keys of the input object: the header names as
+// they will read back (invalid UTF-8 replaced, NUL dropped when sanitizing),
+// an empty name replaced by column_N (1-based), and a repeated name
+// suffixed with _2, _3, … until unique.
+func inputKeys(header []string, sanitize bool) []string {
+	names := make([]string, len(header))
+	taken := make(map[string]bool, len(header))
+	for i, h := range header {
+		h = strings.ToValidUTF8(h, "\uFFFD")
+		if sanitize {
+			h = strings.ReplaceAll(h, "\x00", "")
+		}
+		if h == "" {
+			h = "column_" + strconv.Itoa(i+1)
+		}
+		names[i] = h
+	}
+	for i, h := range names {
+		if taken[h] {
+			for n := 2; ; n++ {
+				c := h + "_" + strconv.Itoa(n)
+				if !taken[c] && !contains(names[i+1:], c) {
+					h = c
+					break
+				}
+			}
+		}
+		taken[h] = true
+		names[i] = h
+	}
+	return names
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// text returns s as it may be stored.
+func (e *encoder) text(s string) string {
+	if !e.sanitize || utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+func (e *encoder) row(out *pipeline.Output, sc pipeline.Schema) (row, error) {
+	if len(out.Values) != len(e.keys) {
+		return row{}, fmt.Errorf("%d input values, schema has %d", len(out.Values), len(e.keys))
+	}
+	if len(out.Result) != len(sc.Result) {
+		return row{}, fmt.Errorf("%d result values, schema has %d", len(out.Result), len(sc.Result))
+	}
+	r := row{
+		job:     e.job,
+		seq:     out.Seq,
+		line:    out.Line,
+		origin:  e.text(out.Origin),
+		email:   e.text(out.Email),
+		results: make([]any, len(out.Result)),
+	}
+	var b []byte
+	b = append(b, '{')
+	for i, v := range out.Values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e.keys[i]...)
+		b = appendJSONString(b, v, e.sanitize)
+	}
+	r.input = string(append(b, '}'))
+	raw, err := e.raw(out.Raw)
+	if err != nil {
+		return row{}, err
+	}
+	r.raw = raw
+	for i, v := range out.Result {
+		if v == "" {
+			continue
+		}
+		switch sc.Types[i] {
+		case pipeline.TypeBool:
+			switch v {
+			case "true":
+				r.results[i] = true
+			case "false":
+				r.results[i] = false
+			default:
+				return row{}, fmt.Errorf("column %s: %q is not true or false", sc.Result[i], v)
+			}
+		case pipeline.TypeInt:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return row{}, fmt.Errorf("column %s: %q is not an integer", sc.Result[i], v)
+			}
+			r.results[i] = n
+		default:
+			r.results[i] = e.text(v)
+		}
+	}
+	return r, nil
+}
+
+// raw builds the raw column: a JSON object of the raw responses by stage,
+// "" (NULL) when there is none. A value that is not valid JSON is stored
+// as a JSON string.
+func (e *encoder) raw(fields []pipeline.Field) (string, error) {
+	if len(fields) == 0 {
+		return "", nil
+	}
+	var b []byte
+	b = append(b, '{')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, f.Name, e.sanitize)
+		b = append(b, ':')
+		v := bytes.TrimSpace(f.Value)
+		switch {
+		case len(v) == 0 || !json.Valid(v):
+			b = appendJSONString(b, string(f.Value), e.sanitize)
+		case e.sanitize && needsJSONClean(v):
+			c, err := cleanJSON(v)
+			if err != nil {
+				return "", fmt.Errorf("raw %s: %w", f.Name, err)
+			}
+			b = append(b, c...)
+		default:
+			b = append(b, v...)
+		}
+	}
+	return string(append(b, '}')), nil
+}
+
+// needsJSONClean reports whether PostgreSQL's jsonb could refuse v: invalid
+// UTF-8, a \u0000 escape or a (possibly lone) surrogate escape.
+func needsJSONClean(v []byte) bool {
+	if !utf8.Valid(v) {
+		return true
+	}
+	for i := 0; i+5 < len(v); i++ {
+		if v[i] != '\\' {
+			continue
+		}
+		if v[i+1] != 'u' {
+			i++ // skip the escaped character, which may be a backslash
+			continue
+		}
+		h := strings.ToLower(string(v[i+2 : i+6]))
+		if h == "0000" || h[0] == 'd' && h[1] >= '8' {
+			return true
+		}
+		i += 5
+	}
+	return false
+}
+
+// cleanJSON re-encodes v with every string sanitized for PostgreSQL. Go's
+// decoder already replaces invalid UTF-8 and lone surrogates with U+FFFD;
+// NUL characters are dropped.
+func cleanJSON(v []byte) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(v))
+	d.UseNumber()
+	var x any
+	if err := d.Decode(&x); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(dropNUL(x)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(buf.Bytes()), nil
+}
+
+func dropNUL(x any) any {
+	switch t := x.(type) {
+	case string:
+		return strings.ReplaceAll(t, "\x00", "")
+	case []any:
+		for i := range t {
+			t[i] = dropNUL(t[i])
+		}
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, v := range t {
+			m[strings.ReplaceAll(k, "\x00", "")] = dropNUL(v)
+		}
+		return m
+	}
+	return x
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD; NUL is dropped when dropNUL is set, else escaped as \u0000.
+func appendJSONString(b []byte, s string, dropNUL bool) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == 0 && dropNUL:
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\uFFFD"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
