@@ -52,6 +52,7 @@ type Ledger struct {
 	wdb  *sql.DB // one connection, owned by w
 	conn *sql.Conn
 	w    *writer
+	st   *stmts
 
 	rdb    *sql.DB
 	getRes *sql.Stmt
@@ -129,11 +130,10 @@ func open(ctx context.Context, dir string, o options) (_ *Ledger, err error) {
 	if err := l.initSchema(ctx, m != nil); err != nil {
 		return nil, err
 	}
-	st, err := prepareStmts(ctx, l.conn)
-	if err != nil {
+	if l.st, err = prepareStmts(ctx, l.conn); err != nil {
 		return nil, err
 	}
-	ks, err := l.check(ctx, l.conn, m, st)
+	ks, err := l.check(ctx, l.conn, m, l.st)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func open(ctx context.Context, dir string, o options) (_ *Ledger, err error) {
 	if err := chmodSidecars(dbPath); err != nil {
 		return nil, fmt.Errorf("checkpoint: chmod %s: %w", dbPath, err)
 	}
-	l.w = newWriter(l.conn, st, ks, o.maxBatch)
+	l.w = newWriter(l.conn, l.st, ks, o.maxBatch)
 	return l, nil
 }
 
@@ -389,6 +389,9 @@ func (l *Ledger) Close() error {
 		}
 		if l.rdb != nil {
 			errs = append(errs, l.rdb.Close())
+		}
+		if l.st != nil {
+			errs = append(errs, l.st.close())
 		}
 		if l.conn != nil {
 			errs = append(errs, l.conn.Close())

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
@@ -144,6 +145,16 @@ func prepareStmts(ctx context.Context, c *sql.Conn) (*stmts, error) {
 		*p.dst = st
 	}
 	return &s, nil
+}
+
+func (s *stmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.insResult, s.updResult, s.delPending, s.putPending, s.putProgress, s.putMeta} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *stmts) putKeySet(ctx context.Context, ks keySet) error {

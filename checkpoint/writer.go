@@ -40,8 +40,8 @@ type writer struct {
 	quit chan struct{}
 
 	commits atomic.Int64 // transactions committed, for tests and measurements
-	wg   sync.WaitGroup
-	once sync.Once
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 func newWriter(conn *sql.Conn, st *stmts, ks keySet, maxBatch int) *writer {
