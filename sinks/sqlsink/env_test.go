@@ -103,8 +103,10 @@ func newPostgres(t *testing.T) *env {
 }
 
 // tableNames lists the tables of the database (current schema for
-// PostgreSQL).
-func (e *env) tableNames(t *testing.T) map[string]bool {
+// PostgreSQL) that this package's tests could create: other packages'
+// tests share the PostgreSQL database. keep reports the names to list
+// besides sqlsink_t_*.
+func (e *env) tableNames(t *testing.T, keep func(string) bool) map[string]bool {
 	t.Helper()
 	q := `SELECT name FROM sqlite_master WHERE type = 'table'`
 	if e.pg {
@@ -121,7 +123,9 @@ func (e *env) tableNames(t *testing.T) map[string]bool {
 		if err := rows.Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		out[n] = true
+		if strings.HasPrefix(n, "sqlsink_t_") || keep(n) {
+			out[n] = true
+		}
 	}
 	return out
 }

