@@ -60,7 +60,7 @@ var (
 	// create it, or created it with another upsert key or column type.
 	ErrForeignTable = errors.New("table exists and does not match this run")
 	// ErrBadOptions means the options or the URL are invalid.
-	ErrBadOptions = errors.New("invalid sql sink options")
+	ErrBadOptions = errors.New("sqlsink: invalid options")
 )
 
 // Options configures a Sink. Zero fields take the documented defaults.
