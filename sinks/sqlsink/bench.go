@@ -11,6 +11,7 @@ import (
 
 // BenchResult is the outcome of Bench.
 type BenchResult struct {
+	// Rows is the number of rows written per pass.
 	Rows int
 	// Insert is the time to write Rows new rows; Replay the time to write
 	// the same rows again (unchanged: upserts that update nothing); Update

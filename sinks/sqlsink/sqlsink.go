@@ -42,10 +42,10 @@ const (
 
 // Defaults for Options.
 const (
-	DefaultTable     = "contacts"
-	DefaultBatchRows = 1000
-	DefaultRetries   = 5
-	DefaultRetryWait = 200 * time.Millisecond
+	DefaultTable     = "contacts"             // Options.Table
+	DefaultBatchRows = 1000                   // Options.BatchRows
+	DefaultRetries   = 5                      // Options.Retries
+	DefaultRetryWait = 200 * time.Millisecond // Options.RetryWait
 )
 
 // SchemaVersion is the version of the table layout this package writes. A
