@@ -22,7 +22,8 @@
 //	Credits [--credits]        after this many billable events, billable endpoints answer 402
 //	Seed [--seed]              faults, jitter, async choice, mixed shapes, ids
 //
-// Faults are reproducible under concurrency: each is decided by
+// hash is FNV-1a 64 over the NUL-joined parts, finished with the murmur3
+// 64-bit avalanche. Faults are reproducible under concurrency: each is decided by
 // hash(seed, endpoint, key, n) where key is the request's natural key
 // (address, email or LinkedIn URL, domain, result or job id; bulk uploads
 // share one key) and n counts requests for that key, so a retry of the same
@@ -45,7 +46,7 @@
 //	catch-all: domain starts "catchall"
 //	deliverable, first match: local starts bounce/invalid or mailbox full → "false";
 //	  local or domain starts unknown → "unknown"; local starts valid → "true";
-//	  catch-all → "unknown"; else FNV-1a64(lower(address)) % 100: <80 "true", <92 "false", else "unknown"
+//	  catch-all → "unknown"; else hash(lower(address)) % 100: <80 "true", <92 "false", else "unknown"
 //	isRisky: the server formula (firewalled ∨ role ∨ system ∨ free ∨ full ∨ ¬primary)
 //
 // Person (by email, or LinkedIn URL whose last path segment is the handle):

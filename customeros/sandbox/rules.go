@@ -18,7 +18,15 @@ func hash64(parts ...string) uint64 {
 		}
 		h.Write([]byte(p))
 	}
-	return h.Sum64()
+	// FNV alone mixes the last bytes poorly into the high bits that unit
+	// uses: finish with the murmur3 avalanche.
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 // unit maps a hash to [0, 1).

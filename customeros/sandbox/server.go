@@ -289,7 +289,6 @@ func (s *Server) api(ep string, keyOf func(*http.Request) string, h func(http.Re
 			return
 		case u < o.Fail500+o.Fail502+o.Fail503:
 			s.fault("503")
-			sw.Header().Set("Retry-After", "1")
 			s.writeError(sw, rc, http.StatusServiceUnavailable, "Service Unavailable")
 			return
 		case u < o.Fail500+o.Fail502+o.Fail503+o.Reset:
