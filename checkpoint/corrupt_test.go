@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -183,9 +184,11 @@ func TestCorruptionNeverSilent(t *testing.T) {
 			}
 		}
 	})
-	flips := 120
-	if testing.Short() {
-		flips = 20
+	flips := 50
+	if n, err := strconv.Atoi(os.Getenv("CHECKPOINT_FLIPS")); err == nil {
+		flips = n // e.g. 1000 nightly (RELIABILITY R7)
+	} else if testing.Short() {
+		flips = 10
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	detected := 0
@@ -233,4 +236,42 @@ func writeAt(t *testing.T, path string, off int64, b []byte) {
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCrashWindows covers the two states a crash can leave between the
+// database and job.json: both must open as a fresh state directory.
+func TestCrashWindows(t *testing.T) {
+	ctx := context.Background()
+	t.Run("inside Start", func(t *testing.T) {
+		dir := t.TempDir()
+		l := startedLedger(t, dir)
+		l.Close()
+		os.Remove(filepath.Join(dir, "job.json")) // the job row committed, the marker never made it
+		l = openLedger(t, dir)
+		if _, err := l.Job(ctx); !errors.Is(err, checkpoint.ErrNoJob) {
+			t.Fatalf("Job() = %v, want ErrNoJob", err)
+		}
+		if err := l.Start(ctx, testJob()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("inside Reset", func(t *testing.T) {
+		dir := t.TempDir()
+		l := startedLedger(t, dir)
+		l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: "k", Status: "ok"})
+		l.Commit(ctx, checkpoint.Progress{Seq: 1})
+		m, _ := os.ReadFile(filepath.Join(dir, "job.json"))
+		if err := l.Reset(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		os.WriteFile(filepath.Join(dir, "job.json"), m, 0o600) // the marker removal never made it
+		l = openLedger(t, dir)
+		if _, err := l.Job(ctx); !errors.Is(err, checkpoint.ErrNoJob) {
+			t.Fatalf("Job() = %v, want ErrNoJob", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "job.json")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("stale job.json kept: %v", err)
+		}
+	})
 }

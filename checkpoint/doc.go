@@ -23,11 +23,14 @@
 // OOM kill, panic). It does not survive a power loss or a kernel crash before
 // the next WAL checkpoint: that can lose the last commits, whose rows are
 // then re-read and whose API calls may be paid again, but it never tears the
-// database. synchronous=FULL would fsync the WAL on every commit; measured on
-// the development machine, see BENCHMARKS in the package README of this
-// directory (doc comment of Ledger.PutResult), it costs an fsync per group
-// commit. We chose NORMAL: a batch run's threat is the process being killed,
-// not the machine losing power, and the cost of a lost tail is bounded.
+// database. synchronous=FULL fsyncs the WAL on every commit. Measured on the
+// development machine (2 vCPUs, ext4 on a virtual disk, 400-byte results;
+// TestMeasure with CHECKPOINT_MEASURE set): PutResult from 1 caller 20,000/s
+// with NORMAL against 5,500/s with FULL; from 16 callers 46,000/s against
+// 29,000/s, group commit putting 5 to 8 results in each transaction. We
+// chose NORMAL: a batch run's threat is the process being killed, not the
+// machine losing power, and the cost of a lost tail is bounded by the calls
+// made since the last WAL checkpoint.
 //
 // # Group commit
 //
