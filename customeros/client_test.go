@@ -34,7 +34,9 @@ func newPair(t *testing.T, opts sandbox.Options) (*sandbox.Server, *customeros.C
 	return sb, c
 }
 
-func shapes() []string { return []string{sandbox.ShapeCurrent, sandbox.ShapeLegacy, sandbox.ShapeMixed} }
+func shapes() []string {
+	return []string{sandbox.ShapeCurrent, sandbox.ShapeLegacy, sandbox.ShapeMixed}
+}
 
 func TestVerifyAgainstSandbox(t *testing.T) {
 	tests := []struct {

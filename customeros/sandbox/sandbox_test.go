@@ -1,0 +1,222 @@
+package sandbox_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/contactbatch/batch/customeros/sandbox"
+	"github.com/google/go-cmp/cmp"
+)
+
+func get(t *testing.T, base, path, key string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+	if key != "" {
+		req.Header.Set("X-CUSTOMER-OS-API-KEY", key)
+	}
+	// No keep-alive: net/http would resend a GET on a reused connection
+	// that was reset, an extra request whose timing is not reproducible.
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err.Error(), nil
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, "READ ERROR: " + err.Error(), resp.Header
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func start(t *testing.T, o sandbox.Options) (*sandbox.Server, string) {
+	t.Helper()
+	s := sandbox.New(o)
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { s.Close(); srv.Close() })
+	return s, srv.URL
+}
+
+func TestAuthBodies(t *testing.T) {
+	_, base := start(t, sandbox.Options{APIKey: "good"})
+	for _, tt := range []struct{ key, body string }{
+		{"", `{"errors":[{"message":"Api key is required"}]}`},
+		{"bad", `{"errors":[{"message”":"Invalid api key"}]}`},
+	} {
+		st, body, _ := get(t, base, "/verify/v1/email?address=a@b.com", tt.key)
+		if st != 401 || body != tt.body {
+			t.Errorf("key %q: %d %s", tt.key, st, body)
+		}
+	}
+	if st, _, _ := get(t, base, "/verify/v1/email?address=a@b.com", "good"); st != 200 {
+		t.Errorf("good key: %d", st)
+	}
+}
+
+func TestShapes(t *testing.T) {
+	for _, tt := range []struct {
+		shape, path string
+		status      int
+		want        []string // substrings
+	}{
+		{"current", "/verify/v1/email?address=valid@acme.com", 200, []string{`"email":{`, `"requestId":"api_`, `"emailAddress":"valid@acme.com"`}},
+		{"legacy", "/verify/v1/email?address=valid@acme.com", 200, []string{`"email":"valid@acme.com"`, `"deliverable":"true"`}},
+		{"current", "/verify/v1/email?address=bad", 200, []string{`"deliverable":""`, `"isValid":false`}},
+		{"current", "/verify/v1/email", 400, []string{`"message":"Missing parameter: adderss"`, `"error":"Bad Request"`}},
+		{"legacy", "/verify/v1/email", 400, []string{`"message":"Missing address parameter"`}},
+		{"current", "/enrich/v1/person?email=nobody@acme.com", 404, []string{`"status":"warning"`, `"Person not found"`}},
+		{"legacy", "/enrich/v1/person?email=nobody@acme.com", 200, []string{`"status":"warning"`}},
+		{"current", "/enrich/v1/organization?domain=unknown.com", 404, []string{`"Organization not found"`}},
+		{"legacy", "/enrich/v1/organizaiton?domain=unknown.com", 200, []string{`"status":"warning"`}},
+		{"current", "/enrich/v1/person/results/nope", 404, []string{`"Resource not found"`}},
+		{"current", "/nowhere", 404, []string{"404 page not found"}},
+	} {
+		_, base := start(t, sandbox.Options{Shape: tt.shape})
+		st, body, _ := get(t, base, tt.path, "k")
+		if st != tt.status {
+			t.Errorf("%s %s: status %d, want %d (%s)", tt.shape, tt.path, st, tt.status, body)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s %s: body %s lacks %s", tt.shape, tt.path, body, w)
+			}
+		}
+		if tt.shape == "legacy" && strings.Contains(body, "requestId") {
+			t.Errorf("legacy body has requestId: %s", body)
+		}
+	}
+}
+
+func TestResultURLUsesRequestHost(t *testing.T) {
+	_, base := start(t, sandbox.Options{AsyncFraction: 1})
+	st, body, _ := get(t, base, "/enrich/v1/person?email=jane.doe@acme.com", "k")
+	var r struct {
+		ResultURL string `json:"resultUrl"`
+	}
+	_ = json.Unmarshal([]byte(body), &r)
+	if st != 202 || !strings.HasPrefix(r.ResultURL, base+"/enrich/v1/person/results/") {
+		t.Fatalf("%d %s", st, body)
+	}
+}
+
+// run sends the same request set with some concurrency and returns the
+// per-endpoint status counts.
+func run(t *testing.T, o sandbox.Options, workers int) sandbox.Counters {
+	s, base := start(t, o)
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				addr := url.QueryEscape(fmt.Sprintf("u%d@acme.com", i%40))
+				get(t, base, "/verify/v1/email?address="+addr, "k")
+			}
+		}()
+	}
+	for i := range 200 {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return s.Counters()
+}
+
+func TestFaultsReproducibleUnderConcurrency(t *testing.T) {
+	o := sandbox.Options{Fail500: 0.1, Fail502: 0.1, Fail503: 0.1, Reset: 0.1, Truncate: 0.1, Seed: 42}
+	a := run(t, o, 1)
+	b := run(t, o, 8)
+	if diff := cmp.Diff(a.Requests, b.Requests); diff != "" {
+		t.Errorf("outcomes depend on concurrency (-serial +parallel):\n%s", diff)
+	}
+	if diff := cmp.Diff(a.Faults, b.Faults); diff != "" {
+		t.Errorf("faults differ:\n%s", diff)
+	}
+	if a.Faults["reset"] == 0 || a.Faults["truncate"] == 0 || a.Faults["500"] == 0 || a.UniqueKeys["verify"] != 40 {
+		t.Errorf("counters = %+v", a)
+	}
+	o.Seed = 43
+	if c := run(t, o, 4); cmp.Equal(a.Faults, c.Faults) {
+		t.Errorf("another seed gave the same faults %v", c.Faults)
+	}
+}
+
+func TestTruncatedBody(t *testing.T) {
+	_, base := start(t, sandbox.Options{Truncate: 1})
+	_, body, _ := get(t, base, "/verify/v1/email?address=valid@acme.com", "k")
+	if !strings.HasPrefix(body, "READ ERROR") {
+		t.Errorf("body = %s", body)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	s, base := start(t, sandbox.Options{RateLimit: 1, RateBurst: 2})
+	var statuses []int
+	for range 4 {
+		st, _, h := get(t, base, "/verify/v1/email?address=valid@acme.com", "k")
+		statuses = append(statuses, st)
+		if st == 429 && h.Get("Retry-After") != "1" {
+			t.Errorf("Retry-After = %q", h.Get("Retry-After"))
+		}
+	}
+	if fmt.Sprint(statuses) != "[200 200 429 429]" || s.Counters().Faults["429"] != 2 {
+		t.Errorf("statuses %v, counters %+v", statuses, s.Counters())
+	}
+}
+
+func TestCountersEndpointAndReset(t *testing.T) {
+	_, base := start(t, sandbox.Options{})
+	get(t, base, "/verify/v1/email?address=valid@acme.com", "k")
+	get(t, base, "/verify/v1/email?address=valid@acme.com", "k")
+	get(t, base, "/enrich/v1/organization?domain=acme.com", "k")
+	_, body, _ := get(t, base, "/_sandbox/counters", "")
+	var c sandbox.Counters
+	if err := json.Unmarshal([]byte(body), &c); err != nil {
+		t.Fatal(err)
+	}
+	want := sandbox.Counters{Total: 3, PeakConcurrent: 1,
+		Requests:         map[string]map[int]int64{"verify": {200: 2}, "organization": {200: 1}},
+		Billable:         map[string]int64{"verify": 2, "organization": 1},
+		RepeatedBillable: map[string]int64{"verify": 1},
+		UniqueKeys:       map[string]int64{"verify": 1, "organization": 1},
+		Faults:           map[string]int64{}}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("counters (-want +got):\n%s", diff)
+	}
+	resp, err := http.Post(base+"/_sandbox/reset", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_, body, _ = get(t, base, "/_sandbox/counters", "")
+	if !strings.Contains(body, `"total":0`) {
+		t.Errorf("after reset: %s", body)
+	}
+}
+
+func TestPeakConcurrency(t *testing.T) {
+	s, base := start(t, sandbox.Options{Hang: 1})
+	// Hung requests are held until Close; start 3 and release them.
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			get(t, base, fmt.Sprintf("/verify/v1/email?address=h%d@acme.com", i), "k")
+		}()
+	}
+	for s.Counters().PeakConcurrent < 3 {
+		// bounded by the test timeout; each iteration yields to the server
+		get(t, base, "/_sandbox/counters", "")
+	}
+	s.Close()
+	wg.Wait()
+}
