@@ -1,0 +1,232 @@
+package s3sink_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/s3blob"
+
+	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/sinks/filesink"
+	"github.com/contactbatch/batch/sinks/s3sink"
+)
+
+// server starts gofakes3 in process and returns an object URL maker and
+// the bucket, opened for checks.
+func server(t *testing.T) (func(key string) string, *blob.Bucket) {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	backend := s3mem.New()
+	if err := backend.CreateBucket("out"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	q := "endpoint=" + url.QueryEscape(srv.URL) + "&use_path_style=true&region=us-east-1"
+	u, _ := url.Parse("s3://out?" + q + "&response_checksum_validation=when_required")
+	b, err := (&s3blob.URLOpener{}).OpenBucketURL(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return func(key string) string { return "s3://out/" + key + "?" + q }, b
+}
+
+func options() filesink.Options {
+	o := filesink.DefaultOptions()
+	o.Schema = pipeline.Schema{Input: []string{"email"}, Result: []string{"verdict"}}
+	return o
+}
+
+func write(t *testing.T, s *s3sink.Sink, emails ...string) {
+	t.Helper()
+	for i, e := range emails {
+		out := &pipeline.Output{Seq: int64(i), Line: int64(i + 2), Values: []string{e}, Result: []string{"deliverable"}}
+		if err := s.Write(context.Background(), out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func exists(t *testing.T, b *blob.Bucket, key string) bool {
+	t.Helper()
+	ok, err := b.Exists(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+const want = "email,verdict\na@x.com,deliverable\nb@x.com,deliverable\nc@x.com,deliverable\n"
+
+func TestVisibleOnlyAfterClose(t *testing.T) {
+	objURL, b := server(t)
+	ctx := context.Background()
+	staging := filepath.Join(t.TempDir(), "out.csv")
+	s, err := s3sink.Open(ctx, objURL("res/out.csv"), staging, options(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "a@x.com", "b@x.com", "c@x.com")
+	if _, err := s.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if exists(t, b, "res/out.csv") {
+		t.Fatal("object visible before Close")
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close() error = %v", err)
+	}
+	got, err := b.ReadAll(ctx, "res/out.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("object = %q, want %q", got, want)
+	}
+	a, err := b.Attributes(ctx, "res/out.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(a.ContentType, "text/csv") {
+		t.Errorf("ContentType = %q, want text/csv", a.ContentType)
+	}
+	if _, err := os.Stat(staging); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("staged file left behind: %v", err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Errorf("second Close() error = %v", err)
+	}
+}
+
+// TestCrashBeforeClose stops a run after a commit: no object; the resumed
+// run writes each row once.
+func TestCrashBeforeClose(t *testing.T) {
+	objURL, b := server(t)
+	ctx := context.Background()
+	staging := filepath.Join(t.TempDir(), "out.csv")
+	s, err := s3sink.Open(ctx, objURL("out.csv"), staging, options(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "a@x.com", "b@x.com")
+	pos, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "c@x.com") // after the commit: lost in the crash, written again
+	if err := s.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if exists(t, b, "out.csv") {
+		t.Fatal("object visible after a crash before Close")
+	}
+	s, err = s3sink.Open(ctx, objURL("out.csv"), staging, options(), pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "c@x.com")
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.ReadAll(ctx, "out.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("object = %q, want %q", got, want)
+	}
+}
+
+// TestCanceledUpload leaves no object and keeps the staged file; a second
+// Close uploads it.
+func TestCanceledUpload(t *testing.T) {
+	objURL, b := server(t)
+	staging := filepath.Join(t.TempDir(), "out.csv")
+	s, err := s3sink.Open(context.Background(), objURL("out.csv"), staging, options(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "a@x.com", "b@x.com", "c@x.com")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Close(ctx); err == nil {
+		t.Fatal("Close(canceled) error = nil")
+	}
+	if exists(t, b, "out.csv") {
+		t.Fatal("object visible after a canceled upload")
+	}
+	if _, err := os.Stat(staging); err != nil {
+		t.Fatalf("staged file gone after a failed upload: %v", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("retry Close() error = %v", err)
+	}
+	got, _ := b.ReadAll(context.Background(), "out.csv")
+	if string(got) != want {
+		t.Errorf("object = %q, want %q", got, want)
+	}
+}
+
+// TestResumeAfterUpload: the run uploaded but died before recording that
+// it finished; rerunning at the last position restores the staging file
+// from the object and uploads the same rows once.
+func TestResumeAfterUpload(t *testing.T) {
+	objURL, b := server(t)
+	ctx := context.Background()
+	staging := filepath.Join(t.TempDir(), "out.csv")
+	s, err := s3sink.Open(ctx, objURL("out.csv"), staging, options(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "a@x.com", "b@x.com", "c@x.com")
+	pos, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err = s3sink.Open(ctx, objURL("out.csv"), staging, options(), pos)
+	if err != nil {
+		t.Fatalf("reopen after upload: %v", err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := b.ReadAll(ctx, "out.csv")
+	if string(got) != want {
+		t.Errorf("object = %q, want %q", got, want)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	objURL, _ := server(t)
+	tests := []struct{ name, url, want string }{
+		{"no key", objURL(""), "want s3://bucket/key"},
+		{"prefix", objURL("dir/"), "want s3://bucket/key"},
+		{"not s3", "file:///tmp/x.csv", "want s3://bucket/key"},
+		{"bad option", objURL("x.csv") + "&bogus=1", "open bucket"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s3sink.Open(context.Background(), tt.url, filepath.Join(t.TempDir(), "o.csv"), options(), "")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open() error = %v, want containing %q", err, tt.want)
+			}
+		})
+	}
+}
