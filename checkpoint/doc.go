@@ -30,12 +30,14 @@
 // 29,000/s, group commit putting 5 to 8 results in each transaction. We
 // chose NORMAL: a batch run's threat is the process being killed, not the
 // machine losing power, and the cost of a lost tail is bounded by the calls
-// made since the last WAL checkpoint.
+// made since the last WAL checkpoint. Start and Reset checkpoint the WAL
+// (fsync) before touching job.json, so the marker is never ahead of the
+// database even after a power loss.
 //
 // # Group commit
 //
 // All writes go through one writer goroutine. It takes whatever is queued
-// (up to MaxBatch operations), writes it in one transaction, commits as soon
+// (up to DefaultMaxBatch operations), writes it in one transaction, commits as soon
 // as the previous transaction finished (no timer) and then wakes every
 // caller. A caller whose context ends while waiting gets ctx.Err(); its write
 // may or may not have been committed, and other callers' writes are never

@@ -470,11 +470,11 @@ func (l *Ledger) Start(ctx context.Context, j Job) error {
 		return fmt.Errorf("checkpoint: encode job: %w", err)
 	}
 	var ledgerID []byte
-	err = l.w.do(ctx, func(ctx context.Context, t *txn) error {
+	err = l.w.doSync(ctx, func(ctx context.Context, t *txn) error {
 		if err := t.conn.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'ledger_id'`).Scan(&ledgerID); err != nil {
 			return fmt.Errorf("checkpoint: read ledger id: %w", err)
 		}
-		if _, err := t.conn.ExecContext(ctx, `INSERT INTO job (id, doc, sum) VALUES (1, ?, ?)`, doc, docSum(string(doc))); err != nil {
+		if _, err := t.conn.ExecContext(ctx, `INSERT OR REPLACE INTO job (id, doc, sum) VALUES (1, ?, ?)`, doc, docSum(string(doc))); err != nil {
 			return fmt.Errorf("checkpoint: store job: %w", err)
 		}
 		return nil
@@ -505,7 +505,7 @@ func (l *Ledger) Reset(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := l.w.do(ctx, func(ctx context.Context, t *txn) error {
+	err := l.w.doSync(ctx, func(ctx context.Context, t *txn) error {
 		for _, q := range []string{`DELETE FROM job`, `DELETE FROM progress`, `DELETE FROM result`, `DELETE FROM pending`} {
 			if _, err := t.conn.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("checkpoint: reset: %w", err)

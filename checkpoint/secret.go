@@ -22,6 +22,11 @@ func loadSecret(path string) ([]byte, error) {
 			if err != nil || len(s) != 32 {
 				return nil, fmt.Errorf("%w: cache secret %s is malformed", ErrCorrupt, path)
 			}
+			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				if err := os.Chmod(path, 0o600); err != nil {
+					return nil, fmt.Errorf("checkpoint: restrict cache secret %s: %w", path, err)
+				}
+			}
 			return s, nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -25,6 +26,7 @@ type txn struct {
 // op is one queued write. apply runs inside the writer's transaction.
 type op struct {
 	apply func(ctx context.Context, t *txn) error
+	sync  bool       // also checkpoint the WAL (fsyncs it and the database)
 	done  chan error // buffered 1
 }
 
@@ -53,7 +55,17 @@ func newWriter(conn *sql.Conn, st *stmts, ks keySet, maxBatch int) *writer {
 
 // do queues fn and waits until its transaction committed (or failed).
 func (w *writer) do(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
-	o := &op{apply: fn, done: make(chan error, 1)}
+	return w.send(ctx, &op{apply: fn, done: make(chan error, 1)})
+}
+
+// doSync is do, then a WAL checkpoint: the write survives a power loss too.
+// Start and Reset use it because job.json, which is fsynced, must never be
+// ahead of the database.
+func (w *writer) doSync(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
+	return w.send(ctx, &op{apply: fn, sync: true, done: make(chan error, 1)})
+}
+
+func (w *writer) send(ctx context.Context, o *op) error {
 	select {
 	case w.reqs <- o:
 	case <-ctx.Done():
@@ -103,14 +115,32 @@ func (w *writer) loop() {
 // commit writes batch in one transaction. If it fails, each op is retried
 // alone so one bad operation cannot fail (or tear) the others.
 func (w *writer) commit(batch []*op) {
-	if err := w.runTx(batch); err == nil || len(batch) == 1 {
-		for _, o := range batch {
-			o.done <- err
+	errs := make([]error, len(batch))
+	if err := w.runTx(batch); err != nil && len(batch) > 1 {
+		for i, o := range batch {
+			errs[i] = w.runTx([]*op{o})
 		}
-		return
+	} else {
+		for i := range errs {
+			errs[i] = err
+		}
 	}
-	for _, o := range batch {
-		o.done <- w.runTx([]*op{o})
+	var cpErr error
+	if slices.ContainsFunc(batch, func(o *op) bool { return o.sync }) {
+		var busy, logFrames, done int
+		err := w.conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(FULL)").Scan(&busy, &logFrames, &done)
+		if err == nil && busy != 0 {
+			err = errors.New("database busy")
+		}
+		if err != nil {
+			cpErr = sqlErr(fmt.Errorf("checkpoint: checkpoint WAL: %w", err))
+		}
+	}
+	for i, o := range batch {
+		if errs[i] == nil && o.sync {
+			errs[i] = cpErr
+		}
+		o.done <- errs[i]
 	}
 }
 
