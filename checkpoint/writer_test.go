@@ -60,7 +60,9 @@ func TestWriterBatchesAndIsolatesFailures(t *testing.T) {
 		t.Fatalf("Counts() = %+v, want %d results and no bad pending rows", c, callers*per-per/10)
 	}
 	l.Close()
-	if l, err = Open(ctx, l.dir); err != nil { // the key summary survived the rollbacks
+	l2, err := Open(ctx, l.dir) // the key summary survived the rollbacks
+	if err != nil {
 		t.Fatal(err)
 	}
+	l2.Close()
 }
