@@ -46,7 +46,9 @@ func NewPacer(max float64) *Pacer {
 }
 
 type pace struct {
-	mu        sync.Mutex
+	mu sync.Mutex
+	// lim is nil while the endpoint is unlimited. (A rate.Limiter moved
+	// from rate.Inf to a finite limit can be left with NaN tokens.)
 	lim       *rate.Limiter
 	paused    time.Time
 	lastCut   time.Time
@@ -56,6 +58,10 @@ type pace struct {
 	slots    [10]int
 	slotTime time.Time
 	first    time.Time // first accepted response
+	// probing is true after the first cut from an unlimited pace: the
+	// estimate made then rests on very little data, so the rate grows
+	// multiplicatively until the next 429.
+	probing bool
 }
 
 func (p *Pacer) get(ep customeros.Endpoint) *pace {
@@ -63,11 +69,10 @@ func (p *Pacer) get(ep customeros.Endpoint) *pace {
 	defer p.mu.Unlock()
 	e := p.eps[ep]
 	if e == nil {
-		limit, burst := rate.Inf, 1
+		e = &pace{}
 		if p.Max > 0 {
-			limit, burst = rate.Limit(p.Max), burstFor(p.Max)
+			e.lim = rate.NewLimiter(rate.Limit(p.Max), burstFor(p.Max))
 		}
-		e = &pace{lim: rate.NewLimiter(limit, burst)}
 		p.eps[ep] = e
 	}
 	return e
@@ -83,7 +88,7 @@ func burstFor(r float64) int { return max(1, int(r/20)) }
 func (p *Pacer) Wait(ctx context.Context, ep customeros.Endpoint) error {
 	e := p.get(ep)
 	e.mu.Lock()
-	until := e.paused
+	until, lim := e.paused, e.lim
 	e.mu.Unlock()
 	if d := time.Until(until); d > 0 {
 		t := time.NewTimer(d)
@@ -94,7 +99,10 @@ func (p *Pacer) Wait(ctx context.Context, ep customeros.Endpoint) error {
 			return ctx.Err()
 		}
 	}
-	return e.lim.Wait(ctx)
+	if lim == nil {
+		return nil
+	}
+	return lim.Wait(ctx)
 }
 
 // Observe adapts ep's pace to one response.
@@ -161,29 +169,56 @@ func (e *pace) cut(now time.Time, factor float64) {
 		return
 	}
 	e.lastCut, e.lastRaise = now, now
-	cur := float64(e.lim.Limit())
+	e.probing = e.lim == nil
 	base := e.acceptedRate(now)
-	if base <= 0 || (cur != math.Inf(1) && cur < base) {
-		base = cur
-	}
-	if math.IsInf(base, 1) || base <= 0 {
-		base = 1
+	if e.lim != nil {
+		if cur := float64(e.lim.Limit()); base <= 0 || cur < base {
+			base = cur
+		}
 	}
 	r := math.Max(0.5, base*factor)
+	e.set(now, r)
+}
+
+func (e *pace) set(now time.Time, r float64) {
+	if e.lim == nil {
+		e.lim = rate.NewLimiter(rate.Limit(r), burstFor(r))
+		return
+	}
 	e.lim.SetLimitAt(now, rate.Limit(r))
 	e.lim.SetBurstAt(now, burstFor(r))
 }
 
 func (e *pace) raise(now time.Time, p *Pacer) {
+	if e.lim == nil {
+		return
+	}
 	cur := float64(e.lim.Limit())
-	if math.IsInf(cur, 1) || now.Sub(e.lastRaise) < time.Second {
+	var r float64
+	switch {
+	case e.probing && now.Sub(e.lastRaise) >= cutEvery:
+		r = cur * 1.5
+	case !e.probing && now.Sub(e.lastRaise) >= time.Second:
+		r = cur + math.Max(0.5, cur*p.Increase)
+	default:
 		return
 	}
 	e.lastRaise = now
-	r := cur + math.Max(0.5, cur*p.Increase)
 	if p.Max > 0 {
 		r = math.Min(r, p.Max)
 	}
 	e.lim.SetLimitAt(now, rate.Limit(r))
 	e.lim.SetBurstAt(now, burstFor(r))
+}
+
+// Limit returns ep's current pace in requests per second (+Inf when the
+// endpoint is not limited).
+func (p *Pacer) Limit(ep customeros.Endpoint) float64 {
+	e := p.get(ep)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lim == nil {
+		return math.Inf(1)
+	}
+	return float64(e.lim.Limit())
 }

@@ -173,6 +173,15 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		return nil
 	}
 	a, err := rv.call(ctx, j)
+	// A throttled call was never executed: try again (the pacer has slowed
+	// the endpoint meanwhile) rather than fail the row.
+	for range maxThrottledRounds {
+		if !throttled(err) || run.stopping() {
+			break
+		}
+		run.stats.count("throttled_rounds", 1)
+		a, err = rv.call(ctx, j)
+	}
 	if err != nil {
 		if run.fatal(err) {
 			return nil // the run is stopping; the row stays unwritten
@@ -324,6 +333,16 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 	run.polls.add(it)
 }
 
+// maxThrottledRounds bounds how often a throttled lookup is tried again,
+// each round being a full set of client retries.
+const maxThrottledRounds = 5
+
+// throttled reports a 429 whose Retry-After the client was willing to wait.
+func throttled(err error) bool {
+	var ae *customeros.APIError
+	return errors.As(err, &ae) && ae.Status == 429 && ae.RetryAfter <= customeros.DefaultMaxRetryAfter
+}
+
 func isGone(err error) bool {
 	var ae *customeros.APIError
 	return errors.As(err, &ae) && ae.Status == 404
@@ -340,7 +359,9 @@ func (r *Runner) fatal(err error) bool {
 		r.stop(err)
 		return true
 	case errors.As(err, &ae) && ae.Status == 429:
-		// Retries ran out or Retry-After was too long to wait in a worker.
+		// Still throttled after every retry round, or Retry-After too long
+		// to wait in a worker: pause the run (resumable) rather than fail
+		// rows that were never executed.
 		r.stop(err)
 		return true
 	}

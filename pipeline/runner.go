@@ -336,7 +336,7 @@ func (r *Runner) read(ctx context.Context, total chan<- int64) error {
 
 // plan normalizes rec and requests its lookups.
 func (r *Runner) plan(ctx context.Context, rec *record) {
-	rec.contact = contact.Normalize(rec.row.Contact, r.cfg.Checker.IsFree)
+	rec.contact = contact.Normalize(rec.row.Contact, r.cfg.Checker.NotCompany)
 	if rec.contact.Email != "" {
 		rec.checks = r.cfg.Checker.Check(rec.contact.Email)
 		if rec.checks.Valid && r.cfg.MX != nil {

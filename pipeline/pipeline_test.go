@@ -1,0 +1,305 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/customeros/sandbox"
+	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/sinks/filesink"
+	"github.com/contactbatch/batch/sources/csvsource"
+)
+
+// contacts builds a CSV of n rows: every dupEvery-th row repeats an
+// earlier address, every invalidEvery-th row has an invalid one.
+func contacts(n, dupEvery, invalidEvery int) ([]byte, int) {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"Email", "First Name", "Company"})
+	unique := map[string]bool{}
+	for i := range n {
+		email := fmt.Sprintf("person%d@company%d.com", i, i%50)
+		switch {
+		case invalidEvery > 0 && i%invalidEvery == invalidEvery-1:
+			email = fmt.Sprintf("broken%d.company.com", i)
+		case dupEvery > 0 && i%dupEvery == dupEvery-1 && i > 10:
+			email = fmt.Sprintf("person%d@company%d.com", i/2, (i/2)%50)
+		}
+		if strings.Contains(email, "@") {
+			unique[email] = true
+		}
+		w.Write([]string{email, "P", fmt.Sprintf("Company %d", i%50)})
+	}
+	w.Flush()
+	return b.Bytes(), len(unique)
+}
+
+type harness struct {
+	t      *testing.T
+	sb     *sandbox.Server
+	url    string
+	ledger *checkpoint.Ledger
+	out    string
+}
+
+func newHarness(t *testing.T, opts sandbox.Options) *harness {
+	t.Helper()
+	sb := sandbox.New(opts)
+	ts := httptest.NewServer(sb)
+	t.Cleanup(func() { sb.Close(); ts.Close() })
+	dir := t.TempDir()
+	l, err := checkpoint.Open(context.Background(), filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := l.Start(context.Background(), checkpoint.Job{Identity: "test", Input: "mem"}); err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, sb: sb, url: ts.URL, ledger: l, out: filepath.Join(dir, "out.csv")}
+}
+
+// config wires a run over input with the real parts.
+func (h *harness) config(input []byte, st pipeline.Stages) (pipeline.Config, *customeros.Client) {
+	t := h.t
+	t.Helper()
+	dec, err := csvsource.NewDecoder(bytes.NewReader(input), csvsource.Options{
+		Origin:    "mem",
+		MapHeader: func(hd []string) (contact.Mapping, error) { return contact.MapHeader(hd, nil) },
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := filesink.DefaultOptions()
+	opts.Schema = pipeline.ResultSchema(dec.Header(), st)
+	sink, err := filesink.Open(h.out, opts, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rej, err := filesink.OpenRejects(h.out+".rejects.csv", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := customeros.New(h.url, "test-key")
+	client.InitialBackoff, client.MaxBackoff = time.Millisecond, 20*time.Millisecond
+	return pipeline.Config{
+		Source: decoderSource{dec}, Sink: sink, Rejects: rej, Ledger: ledger{h.ledger}, API: client,
+		Checker: contact.NewChecker(), Stages: st, Workers: 8,
+		PollInitial: 20 * time.Millisecond, PollMax: 100 * time.Millisecond,
+	}, client
+}
+
+func run(t *testing.T, cfg pipeline.Config) (*pipeline.Runner, pipeline.Summary, error) {
+	t.Helper()
+	r, err := pipeline.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := r.Run(ctx)
+	return r, s, err
+}
+
+func TestOneCallPerUniqueKey(t *testing.T) {
+	h := newHarness(t, sandbox.DefaultOptions())
+	input, unique := contacts(2000, 3, 20)
+	cfg, _ := h.config(input, pipeline.Stages{Verify: true})
+	_, sum, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.sb.Counters()
+	var calls int64
+	for _, n := range c.Requests[sandbox.EpVerify] {
+		calls += n
+	}
+	if calls != int64(unique) {
+		t.Errorf("verify calls = %d, want %d (one per unique valid address)", calls, unique)
+	}
+	if n := c.RepeatedBillable[sandbox.EpVerify]; n != 0 {
+		t.Errorf("repeated billable verify calls = %d, want 0", n)
+	}
+	if got := sum.Counters["rows_written"]; got != 2000 {
+		t.Errorf("rows written = %d, want 2000", got)
+	}
+	// Every output row is there, in input order.
+	f, err := os.Open(h.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2001 {
+		t.Fatalf("output has %d lines, want 2001", len(recs))
+	}
+	want, _ := csv.NewReader(bytes.NewReader(input)).ReadAll()
+	for i := 1; i < len(recs); i++ {
+		if recs[i][0] != want[i][0] {
+			t.Fatalf("row %d: email %q, want %q (order lost)", i, recs[i][0], want[i][0])
+		}
+	}
+}
+
+func TestMaxCallsNeverExceeded(t *testing.T) {
+	opts := sandbox.DefaultOptions()
+	opts.Latency = 2 * time.Millisecond
+	h := newHarness(t, opts)
+	input, _ := contacts(500, 0, 0)
+	cfg, _ := h.config(input, pipeline.Stages{Verify: true, EnrichOrg: true})
+	cfg.Workers = 16
+	cfg.MaxCalls = 37
+	_, sum, err := run(t, cfg)
+	if !errors.Is(err, pipeline.ErrStopped) || !errors.Is(err, pipeline.ErrBudget) {
+		t.Fatalf("Run() = %v, want a resumable stop for the budget", err)
+	}
+	c := h.sb.Counters()
+	var sent int64
+	for _, ep := range []string{sandbox.EpVerify, sandbox.EpOrganization} {
+		for _, n := range c.Requests[ep] {
+			sent += n
+		}
+	}
+	if sent > 37 {
+		t.Errorf("paid requests = %d, want <= 37", sent)
+	}
+	if sum.Calls > 37 {
+		t.Errorf("reserved calls = %d, want <= 37", sum.Calls)
+	}
+}
+
+// TestPollingDoesNotHoldWorkers parks many more async lookups than there
+// are workers: if waiting held a worker, no more than Workers lookups could
+// ever be parked at once.
+func TestPollingDoesNotHoldWorkers(t *testing.T) {
+	opts := sandbox.DefaultOptions()
+	opts.AsyncFraction = 1
+	opts.AsyncDelay = 1500 * time.Millisecond
+	h := newHarness(t, opts)
+	const rows = 200
+	input, _ := contacts(rows, 0, 0)
+	cfg, _ := h.config(input, pipeline.Stages{EnrichPerson: true})
+	cfg.Workers = 4
+	r, err := pipeline.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if p := int64(r.Snapshot().Parked); p > peak.Load() {
+				peak.Store(p)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sum, err := r.Run(ctx)
+	close(done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := peak.Load(); got <= int64(cfg.Workers)*10 {
+		t.Errorf("peak parked lookups = %d, want > %d (10x the workers)", got, cfg.Workers*10)
+	}
+	if got := sum.Counters["person_found"]; got != rows {
+		t.Errorf("persons found = %d, want %d (counters %v)", got, rows, sum.Counters)
+	}
+}
+
+func Test429StormSlowsSender(t *testing.T) {
+	opts := sandbox.DefaultOptions()
+	opts.RateLimit = 100
+	opts.RateBurst = 5
+	h := newHarness(t, opts)
+	input, _ := contacts(300, 0, 0)
+	cfg, client := h.config(input, pipeline.Stages{Verify: true})
+	cfg.Workers = 16
+	pacer := pipeline.NewPacer(0)
+	client.Pacer = pacer
+	client.InitialBackoff, client.MaxBackoff = 50*time.Millisecond, time.Second
+	_, _, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lim := pacer.Limit(customeros.EndpointVerify); lim > 150 {
+		t.Errorf("verify pace after a 429 storm = %.0f req/s, want it cut near the limit (100)", lim)
+	}
+	c := h.sb.Counters()
+	ok, throttled := c.Requests[sandbox.EpVerify][200], c.Requests[sandbox.EpVerify][429]
+	if ok != 300 {
+		t.Errorf("verify 200s = %d, want 300", ok)
+	}
+	if throttled > ok/2 {
+		t.Errorf("429s = %d for %d successes: the sender did not slow down", throttled, ok)
+	}
+}
+
+// decoderSource makes a Decoder over memory a pipeline.Source.
+type decoderSource struct{ *csvsource.Decoder }
+
+func (decoderSource) Close() error { return nil }
+
+// ledger adapts checkpoint.Ledger to pipeline.Ledger (cmd/batch has the
+// same adapter).
+type ledger struct{ l *checkpoint.Ledger }
+
+func (a ledger) Result(ctx context.Context, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
+	r, err := a.l.Result(ctx, string(kind), key)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	return &pipeline.StoredResult{Kind: pipeline.Kind(r.Kind), Key: r.Key, Status: r.Status, Verdict: r.Verdict, Data: r.Data}, nil
+}
+
+func (a ledger) PutResult(ctx context.Context, r pipeline.StoredResult, done ...pipeline.PendingID) error {
+	ids := make([]checkpoint.PendingID, len(done))
+	for i, d := range done {
+		ids[i] = checkpoint.PendingID{Kind: string(d.Kind), Handle: d.Handle}
+	}
+	return a.l.PutResult(ctx, checkpoint.Result{Kind: string(r.Kind), Key: r.Key, Status: r.Status, Verdict: r.Verdict, Data: r.Data}, ids...)
+}
+
+func (a ledger) PutPending(ctx context.Context, p pipeline.Pending) error {
+	return a.l.PutPending(ctx, checkpoint.Pending{Kind: string(p.Kind), Handle: p.Handle, Keys: p.Keys, Data: p.Data, CreatedAt: p.CreatedAt})
+}
+
+func (a ledger) Pending(ctx context.Context) ([]pipeline.Pending, error) {
+	ps, err := a.l.Pending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pipeline.Pending, len(ps))
+	for i, p := range ps {
+		out[i] = pipeline.Pending{Kind: pipeline.Kind(p.Kind), Handle: p.Handle, Keys: p.Keys, Data: p.Data, CreatedAt: p.CreatedAt}
+	}
+	return out, nil
+}
+
+func (a ledger) Commit(ctx context.Context, p pipeline.Progress) error {
+	return a.l.Commit(ctx, checkpoint.Progress{Seq: p.Seq, Cursor: p.Cursor, SinkPos: string(p.SinkPos),
+		RejectPos: string(p.RejectPos), Counters: p.Counters, Finished: p.Finished})
+}
