@@ -79,6 +79,7 @@ func (rv *resolver) request(ctx context.Context, rec *record, l *lookup) {
 	if f, ok := rv.flights[l.key]; ok {
 		f.waiters = append(f.waiters, waiter{rec, l})
 		rv.mu.Unlock()
+		rv.run.stats.count("dedupe_hits", 1)
 		return
 	}
 	rv.flights[l.key] = &flight{waiters: []waiter{{rec, l}}}

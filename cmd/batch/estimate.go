@@ -86,7 +86,7 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 			return fmt.Errorf("read input: %w", err)
 		}
 		est.Rows++
-		ct := contact.Normalize(row.Contact, checker.IsFree)
+		ct := contact.Normalize(row.Contact, checker.NotCompany)
 		var checks contact.Checks
 		if ct.Email != "" {
 			est.WithEmail++

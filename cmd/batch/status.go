@@ -20,7 +20,7 @@ type statusView struct {
 	Finished  bool             `json:"finished"`
 	RowsDone  int64            `json:"rows_done"`
 	Counters  map[string]int64 `json:"counters"`
-	Results   map[string]int64 `json:"results_by_kind_status"`
+	Results   map[string]map[string]int64 `json:"results_by_kind_status"`
 	Pending   map[string]int64 `json:"pending_polls_by_kind"`
 	PaidCalls int64            `json:"paid_calls"`
 }
@@ -71,7 +71,11 @@ func (c *StatusCmd) run(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.Stdout, "paid calls: %d (verify %d, person %d, organization %d); cache hits %d, duplicates %d, polls %d\n",
 		v.PaidCalls, v.Counters["calls_verify"], v.Counters["calls_person"], v.Counters["calls_organization"],
 		v.Counters["cache_hits"], v.Counters["dedupe_hits"], v.Counters["polls"])
-	fmt.Fprintf(e.Stdout, "results:    %s\n", joinCounts(v.Results))
+	for _, kind := range []string{"verify", "person", "organization"} {
+		if m := v.Results[kind]; len(m) > 0 {
+			fmt.Fprintf(e.Stdout, "%-11s %s\n", kind+":", joinCounts(m))
+		}
+	}
 	fmt.Fprintf(e.Stdout, "pending:    %s\n", joinCounts(v.Pending))
 	return nil
 }
