@@ -13,16 +13,16 @@ import (
 
 // statusView is what `batch status` prints.
 type statusView struct {
-	State     string           `json:"state"`
-	Input     string           `json:"input"`
-	Started   time.Time        `json:"started"`
-	Updated   time.Time        `json:"updated"`
-	Finished  bool             `json:"finished"`
-	RowsDone  int64            `json:"rows_done"`
-	Counters  map[string]int64 `json:"counters"`
+	State     string                      `json:"state"`
+	Input     string                      `json:"input"`
+	Started   time.Time                   `json:"started"`
+	Updated   time.Time                   `json:"updated"`
+	Finished  bool                        `json:"finished"`
+	RowsDone  int64                       `json:"rows_done"`
+	Counters  map[string]int64            `json:"counters"`
 	Results   map[string]map[string]int64 `json:"results_by_kind_status"`
-	Pending   map[string]int64 `json:"pending_polls_by_kind"`
-	PaidCalls int64            `json:"paid_calls"`
+	Pending   map[string]int64            `json:"pending_polls_by_kind"`
+	PaidCalls int64                       `json:"paid_calls"`
 }
 
 func (c *StatusCmd) run(ctx context.Context, e *env) error {
