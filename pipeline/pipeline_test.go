@@ -96,7 +96,7 @@ func (h *harness) config(input []byte, st pipeline.Stages) (pipeline.Config, *cu
 	client := customeros.New(h.url, "test-key")
 	client.InitialBackoff, client.MaxBackoff = time.Millisecond, 20*time.Millisecond
 	return pipeline.Config{
-		Source: decoderSource{dec}, Sink: sink, Rejects: rej, Ledger: ledger{h.ledger}, API: client,
+		Source: decoderSource{dec}, Sink: sink, Rejects: rej, Ledger: h.ledger.ForRun(), API: client,
 		Checker: contact.NewChecker(), Stages: st, Workers: 8,
 		PollInitial: 20 * time.Millisecond, PollMax: 100 * time.Millisecond,
 	}, client
@@ -262,44 +262,3 @@ func Test429StormSlowsSender(t *testing.T) {
 type decoderSource struct{ *csvsource.Decoder }
 
 func (decoderSource) Close() error { return nil }
-
-// ledger adapts checkpoint.Ledger to pipeline.Ledger (cmd/batch has the
-// same adapter).
-type ledger struct{ l *checkpoint.Ledger }
-
-func (a ledger) Result(ctx context.Context, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
-	r, err := a.l.Result(ctx, string(kind), key)
-	if err != nil || r == nil {
-		return nil, err
-	}
-	return &pipeline.StoredResult{Kind: pipeline.Kind(r.Kind), Key: r.Key, Status: r.Status, Verdict: r.Verdict, Data: r.Data}, nil
-}
-
-func (a ledger) PutResult(ctx context.Context, r pipeline.StoredResult, done ...pipeline.PendingID) error {
-	ids := make([]checkpoint.PendingID, len(done))
-	for i, d := range done {
-		ids[i] = checkpoint.PendingID{Kind: string(d.Kind), Handle: d.Handle}
-	}
-	return a.l.PutResult(ctx, checkpoint.Result{Kind: string(r.Kind), Key: r.Key, Status: r.Status, Verdict: r.Verdict, Data: r.Data}, ids...)
-}
-
-func (a ledger) PutPending(ctx context.Context, p pipeline.Pending) error {
-	return a.l.PutPending(ctx, checkpoint.Pending{Kind: string(p.Kind), Handle: p.Handle, Keys: p.Keys, Data: p.Data, CreatedAt: p.CreatedAt})
-}
-
-func (a ledger) Pending(ctx context.Context) ([]pipeline.Pending, error) {
-	ps, err := a.l.Pending(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]pipeline.Pending, len(ps))
-	for i, p := range ps {
-		out[i] = pipeline.Pending{Kind: pipeline.Kind(p.Kind), Handle: p.Handle, Keys: p.Keys, Data: p.Data, CreatedAt: p.CreatedAt}
-	}
-	return out, nil
-}
-
-func (a ledger) Commit(ctx context.Context, p pipeline.Progress) error {
-	return a.l.Commit(ctx, checkpoint.Progress{Seq: p.Seq, Cursor: p.Cursor, SinkPos: string(p.SinkPos),
-		RejectPos: string(p.RejectPos), Counters: p.Counters, Finished: p.Finished})
-}

@@ -42,7 +42,7 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 		defer cc.Close()
-		cache = cacheAdapter{cc}
+		cache = cc.ForRun()
 	}
 	est := estimate{CacheHits: map[string]int64{}, Calls: map[string]int64{}, UniqueLookups: map[string]int64{}}
 	seen := map[uint64]struct{}{}

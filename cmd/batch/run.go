@@ -203,7 +203,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 		defer cc.Close()
-		cache = cacheAdapter{cc}
+		cache = cc.ForRun()
 	}
 
 	pacer := pipeline.NewPacer(c.Rate)
@@ -213,7 +213,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 
 	cfg := pipeline.Config{
 		Source: src, Sink: sink, Rejects: rejects,
-		Ledger: ledgerAdapter{ledger}, Cache: cache, API: client, Checker: checker,
+		Ledger: ledger.ForRun(), Cache: cache, API: client, Checker: checker,
 		Stages: stages, IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
 		Refresh: c.Refresh, VerifyMode: verifyMode, BulkSize: c.BulkSize,
 		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,
@@ -234,6 +234,14 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	stopProgress := startProgress(e, c.Progress, runner, src)
 	sum, runErr := runner.Run(ctx)
 	stopProgress()
+	if runErr != nil {
+		// Unfinished: close the files without publishing them.
+		for _, s := range []any{sink, rejects} {
+			if r, ok := s.(interface{ Release() error }); ok {
+				r.Release()
+			}
+		}
+	}
 
 	rep := newReport(c, state, sum, client.Stats(), runErr)
 	if err := rep.write(c.reportPath(state)); err != nil {
