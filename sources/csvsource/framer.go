@@ -166,7 +166,7 @@ func (f *framer) cut() (fr frame, skip bool, err error) {
 func (f *framer) accept(fr frame, nfields int, eof bool) (frame, bool, error) {
 	f.offset += int64(len(f.rec))
 	f.line += int64(bytes.Count(f.rec, []byte{'\n'}))
-	if r := f.rec; len(r) == 1 && r[0] == '\n' || len(r) == 2 && r[0] == '\r' && (r[1] == '\n' || eof) || len(r) == 1 && eof && r[0] == '\r' {
+	if r := f.rec; len(r) == 1 && r[0] == '\n' || len(r) == 2 && r[0] == '\r' && r[1] == '\n' || len(r) == 1 && eof && r[0] == '\r' {
 		return frame{}, true, nil
 	}
 	if eof {
