@@ -329,7 +329,7 @@ func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	for _, sink := range []string{"csv", "sqlite"} {
+	for _, sink := range []string{"csv", "sqlite", "postgres"} {
 		t.Run(sink, func(t *testing.T) { crashResume(t, sink) })
 	}
 }
@@ -341,17 +341,29 @@ func crashResume(t *testing.T, sink string) {
 	opts.AsyncDelay = 300 * time.Millisecond
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.csv")
-	contactsCSV(t, in, 6000, 4, 25, 7)
+	contactsCSV(t, in, 9000, 4, 25, 7)
 	const workers = 8
+	dsn := ""
+	if sink == "postgres" {
+		dsn = postgresDSN(t)
+	}
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
 	output := func(name string) string {
-		if sink == "sqlite" {
+		switch sink {
+		case "sqlite":
 			return "sqlite://" + filepath.Join(dir, name+".db")
+		case "postgres":
+			return dsn
 		}
 		return filepath.Join(dir, name+".csv")
 	}
 	args := func(out, state string) []string {
-		return []string{"run", "-i", in, "-o", out, "--state", state, "--verify", "--enrich-person", "--enrich-org",
+		a := []string{"run", "-i", in, "-o", out, "--state", state, "--verify", "--enrich-person", "--enrich-org",
 			"--no-cache", "--workers", fmt.Sprint(workers), "--progress", "none"}
+		if sink == "postgres" {
+			a = append(a, "--table", "crash_"+filepath.Base(state)[:3]+"_"+suffix)
+		}
+		return a
 	}
 
 	ref := startEmulator(t, opts)
@@ -369,7 +381,7 @@ func crashResume(t *testing.T, sink string) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(60+rng.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		var ee *exec.ExitError
@@ -394,7 +406,13 @@ func crashResume(t *testing.T, sink string) {
 			t.Fatalf("output after %d kills differs from the uninterrupted run (%d vs %d lines)", kills, gotRows, wantRows)
 		}
 	} else {
-		got, want := dumpSQLite(t, out), dumpSQLite(t, refOut)
+		var got, want string
+		if sink == "sqlite" {
+			got, want = dumpSQLite(t, out), dumpSQLite(t, refOut)
+		} else {
+			got = dumpPostgres(t, dsn, "crash_cra_"+suffix)
+			want = dumpPostgres(t, dsn, "crash_ref_"+suffix)
+		}
 		if got != want {
 			t.Fatalf("table after %d kills differs from the uninterrupted run:\n%.2000s\nwant:\n%.2000s", kills, got, want)
 		}

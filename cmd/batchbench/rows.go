@@ -1,0 +1,606 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/contactbatch/batch/customeros/sandbox"
+)
+
+// Exit codes of batch (cmd/batch/main.go).
+const (
+	exitOK        = 0
+	exitResumable = 3
+)
+
+// runArgs is `batch run` with the flags every row uses.
+func runArgs(in, out, state string, extra ...string) []string {
+	return append([]string{"run", "--input", in, "--output", out, "--state", state, "--progress", "none", "--no-cache"}, extra...)
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// rowsDone asks `batch status --json` how many rows the job has committed.
+func (b *bench) rowsDone(ctx context.Context, state string) (int64, error) {
+	out, err := exec.CommandContext(ctx, b.bin, "status", "--state", state, "--json").Output()
+	if err != nil {
+		return 0, fmt.Errorf("batch status: %w", err)
+	}
+	var v struct {
+		RowsDone int64 `json:"rows_done"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		return 0, fmt.Errorf("batch status: decode: %w", err)
+	}
+	return v.RowsDone, nil
+}
+
+// bareLoop makes the verify call for every address with w goroutines,
+// plain net/http with the key header, reading each body; it returns the
+// elapsed time.
+func bareLoop(ctx context.Context, base string, emails []string, w int) (time.Duration, error) {
+	tr := &http.Transport{MaxIdleConns: w, MaxIdleConnsPerHost: w, IdleConnTimeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, w)
+	start := time.Now()
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(emails)) || ctx.Err() != nil {
+					return
+				}
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/verify/v1/email?address="+url.QueryEscape(emails[i]), nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				req.Header.Set("X-CUSTOMER-OS-API-KEY", "bench")
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("bare loop: HTTP %d", resp.StatusCode)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return d, fmt.Errorf("bare loop: %w", err)
+	}
+	return d, ctx.Err()
+}
+
+// overhead: rows/s of `batch run --verify` vs a bare HTTP loop, zero latency.
+func (b *bench) overhead(ctx context.Context) ([]result, error) {
+	const n, w, rounds = 30000, 16, 2
+	in := b.path("overhead.csv")
+	if err := writeUnique(in, n); err != nil {
+		return nil, err
+	}
+	emails := make([]string, n)
+	for i := range emails {
+		emails[i] = personAt(i).Email
+	}
+	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed)})
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	r := runner{bin: b.bin, url: e.url}
+	var bestBatch, bestBare float64
+	for round := range rounds {
+		e.mark()
+		out, st := b.path("overhead.out.csv"), b.path("overhead.state")
+		res, err := r.mustExit(ctx, exitOK, runArgs(in, out, st, "--verify", "--workers", strconv.Itoa(w))...)
+		if err != nil {
+			return nil, err
+		}
+		if got := requests(e.sb.Counters(), sandbox.EpVerify); got != n {
+			return nil, fmt.Errorf("batch made %d verify requests, want %d", got, n)
+		}
+		os.RemoveAll(out)
+		os.RemoveAll(st)
+		br := rate(n, res.Wall)
+		e.mark()
+		d, err := bareLoop(ctx, e.url, emails, w)
+		if err != nil {
+			return nil, err
+		}
+		bare := rate(n, d)
+		b.logf("round %d: batch %.0f rows/s (%s), bare loop %.0f req/s (%s)", round+1, br, secs(res.Wall), bare, secs(d))
+		bestBatch, bestBare = max(bestBatch, br), max(bestBare, bare)
+	}
+	ratio := bestBatch / bestBare
+	return []result{{
+		What:    "pipeline overhead",
+		Figure:  fmt.Sprintf("%.0f rows/s vs bare %.0f req/s", bestBatch, bestBare),
+		Ratio:   fmt.Sprintf("%.2f", ratio),
+		Target:  "≥ 0.85",
+		Verdict: verdict(ratio >= 0.85),
+		Note: fmt.Sprintf("%d distinct valid addresses, --workers %d, emulator latency 0, in-bench emulator; batch rows/s over the whole process "+
+			"(start to exit: startup, CSV in/out, ledger, final rename included); bare loop: %d goroutines, net/http with %d idle conns, body read; best of %d interleaved rounds each",
+			n, w, w, w, rounds),
+	}}, nil
+}
+
+// latency: 200 ms emulator latency, W workers: rows/s vs W / 0.2 s.
+func (b *bench) latency(ctx context.Context) ([]result, error) {
+	const w = 32
+	const lat = 200 * time.Millisecond
+	n := w * 5 * 15 // 15 s at the ideal rate
+	in := b.path("latency.csv")
+	if err := writeUnique(in, n); err != nil {
+		return nil, err
+	}
+	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed), Latency: lat})
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	r := runner{bin: b.bin, url: e.url}
+	res, err := r.mustExit(ctx, exitOK, runArgs(in, b.path("latency.out.csv"), b.path("latency.state"), "--verify", "--workers", strconv.Itoa(w))...)
+	if err != nil {
+		return nil, err
+	}
+	c := e.sb.Counters()
+	ideal := float64(w) / lat.Seconds()
+	got := rate(n, res.Wall)
+	ratio := got / ideal
+	return []result{{
+		What:    "latency hiding",
+		Figure:  fmt.Sprintf("%.1f rows/s vs %.0f ideal", got, ideal),
+		Ratio:   fmt.Sprintf("%.3f", ratio),
+		Target:  "≥ 0.95",
+		Verdict: verdict(ratio >= 0.95),
+		Note: fmt.Sprintf("%d distinct addresses, --workers %d, emulator latency %s; rows/s over the whole process (%s); emulator saw peak concurrency %d",
+			n, w, lat, secs(res.Wall), c.PeakConcurrent),
+	}}, nil
+}
+
+// rateLimit: emulator RateLimit R, adaptive pace: successful req/s vs R and
+// the 429 share.
+func (b *bench) rateLimit(ctx context.Context) ([]result, error) {
+	const limit, burst = 200.0, 5
+	n := int(limit * 20)
+	in := b.path("rate.csv")
+	if err := writeUnique(in, n); err != nil {
+		return nil, err
+	}
+	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed), RateLimit: limit, RateBurst: burst})
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	r := runner{bin: b.bin, url: e.url}
+	res, err := r.mustExit(ctx, exitOK, runArgs(in, b.path("rate.out.csv"), b.path("rate.state"), "--verify")...)
+	if err != nil {
+		return nil, err
+	}
+	c := e.sb.Counters()
+	first, last, ok := e.window()
+	if !ok {
+		return nil, fmt.Errorf("the emulator saw no request")
+	}
+	ok200 := c.Requests[sandbox.EpVerify][http.StatusOK]
+	n429 := c.Requests[sandbox.EpVerify][http.StatusTooManyRequests]
+	total := requests(c, sandbox.EpVerify)
+	win := last.Sub(first)
+	achieved := float64(ok200) / win.Seconds()
+	ratio := achieved / limit
+	share := float64(n429) / float64(total)
+	return []result{{
+		What:    "rate limit",
+		Figure:  fmt.Sprintf("%.1f ok req/s at R=%.0f; 429s %d of %d requests", achieved, limit, n429, total),
+		Ratio:   fmt.Sprintf("%.3f; 429s %.2f %%", ratio, 100*share),
+		Target:  "≥ 0.95 of R, ≤ 2 % 429s",
+		Verdict: verdict(ratio >= 0.95 && share <= 0.02),
+		Note: fmt.Sprintf("%d distinct addresses, emulator RateLimit %.0f/s RateBurst %d, latency 0, default --workers, no --rate (adaptive); "+
+			"ok req/s = HTTP 200 verify answers / emulator window from first request to last answer (%s); whole process %s (%.1f rows/s)",
+			n, limit, burst, secs(win), secs(res.Wall), rate(n, res.Wall)),
+	}}, nil
+}
+
+// sample is one `batch status` reading.
+type sample struct {
+	at   time.Time
+	rows int64
+}
+
+// steadyRate runs batch while sampling rows_done, and returns rows/s between
+// the samples where the committed rows first reach lo and hi of n.
+func (b *bench) steadyRate(ctx context.Context, r runner, n int, state string, args []string) (float64, run, error) {
+	p, err := r.start(ctx, args...)
+	if err != nil {
+		return 0, run{}, err
+	}
+	var samples []sample
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for !p.exited() {
+		select {
+		case <-ctx.Done():
+			p.kill()
+			return 0, run{}, ctx.Err()
+		case <-p.done:
+			continue
+		case <-tick.C:
+		}
+		t0 := time.Now()
+		done, err := b.rowsDone(ctx, state)
+		if err != nil {
+			continue // not created yet, or the process just exited
+		}
+		samples = append(samples, sample{at: t0.Add(time.Since(t0) / 2), rows: done})
+	}
+	res, err := p.wait()
+	if err != nil {
+		return 0, res, err
+	}
+	if res.Code != exitOK {
+		return 0, res, fmt.Errorf("batch run: exit %d; stderr: %s", res.Code, res.Stderr)
+	}
+	lo, hi := int64(n)*2/10, int64(n)*8/10
+	var s1, s2 *sample
+	for i := range samples {
+		if s1 == nil && samples[i].rows >= lo {
+			s1 = &samples[i]
+		}
+		if s2 == nil && samples[i].rows >= hi {
+			s2 = &samples[i]
+		}
+	}
+	if s1 == nil || s2 == nil || s2.at.Sub(s1.at) <= 0 {
+		return 0, res, fmt.Errorf("too few status samples (%d) to see 20%%..80%% of %d rows", len(samples), n)
+	}
+	return float64(s2.rows-s1.rows) / s2.at.Sub(s1.at).Seconds(), res, nil
+}
+
+// async: person enrichment with half the lookups answering 202 (done after
+// 5 s) vs all synchronous; steady-state rows/s.
+func (b *bench) async(ctx context.Context) ([]result, error) {
+	const n, w = 6000, 16
+	const lat = 50 * time.Millisecond
+	const delay = 5 * time.Second
+	in := b.path("async.csv")
+	if err := writeUnique(in, n); err != nil {
+		return nil, err
+	}
+	var rates [2]float64
+	var walls [2]time.Duration
+	var polls int64
+	for i, frac := range []float64{0, 0.5} {
+		e, err := startEmulator(sandbox.Options{Seed: int64(b.seed), Latency: lat, AsyncFraction: frac, AsyncDelay: delay})
+		if err != nil {
+			return nil, err
+		}
+		r := runner{bin: b.bin, url: e.url}
+		st := b.path("async.state")
+		rt, res, err := b.steadyRate(ctx, r, n, st, runArgs(in, b.path("async.out.csv"), st, "--enrich-person", "--workers", strconv.Itoa(w)))
+		c := e.sb.Counters()
+		e.close()
+		if err != nil {
+			return nil, err
+		}
+		rates[i], walls[i] = rt, res.Wall
+		if frac > 0 {
+			polls = requests(c, sandbox.EpPersonPoll)
+		}
+		b.logf("AsyncFraction %.1f: steady %.1f rows/s, whole process %s (%.1f rows/s), person requests %d, polls %d",
+			frac, rt, secs(res.Wall), rate(n, res.Wall), requests(c, sandbox.EpPerson), requests(c, sandbox.EpPersonPoll))
+	}
+	ratio := rates[1] / rates[0]
+	return []result{{
+		What:    "async",
+		Figure:  fmt.Sprintf("%.1f rows/s vs all-sync %.1f rows/s", rates[1], rates[0]),
+		Ratio:   fmt.Sprintf("%.3f", ratio),
+		Target:  "≥ 0.9",
+		Verdict: verdict(ratio >= 0.9),
+		Note: fmt.Sprintf("%d distinct addresses, --enrich-person, --workers %d, emulator latency %s, AsyncFraction 0.5 AsyncDelay %s vs AsyncFraction 0; "+
+			"steady state = committed rows (batch status --json rows_done, sampled every 250 ms) between 20%% and 80%% of the rows; "+
+			"whole-process rows/s %.1f vs %.1f (includes the 5 s tail); %d polls",
+			n, w, lat, delay, rate(n, walls[1]), rate(n, walls[0]), polls),
+	}}, nil
+}
+
+// memory: peak RSS of batch run at 1M rows vs 100k rows.
+func (b *bench) memory(ctx context.Context) ([]result, error) {
+	const pool = 20000
+	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed)})
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	r := runner{bin: b.bin, url: e.url}
+	var rss [2]int64
+	var walls [2]time.Duration
+	for i, n := range []int{100_000, 1_000_000} {
+		in := b.path(fmt.Sprintf("memory-%d.csv", n))
+		distinct, err := writePool(in, n, pool, b.seed)
+		if err != nil {
+			return nil, err
+		}
+		e.mark()
+		out, st := b.path("memory.out.csv"), b.path("memory.state")
+		res, err := r.mustExit(ctx, exitOK, runArgs(in, out, st, "--verify")...)
+		if err != nil {
+			return nil, err
+		}
+		if got := requests(e.sb.Counters(), sandbox.EpVerify); got != int64(distinct) {
+			return nil, fmt.Errorf("%d rows: %d verify requests, want %d", n, got, distinct)
+		}
+		rss[i], walls[i] = res.MaxRSS, res.Wall
+		b.logf("%d rows (%d distinct addresses): peak RSS %d KiB, %s", n, distinct, res.MaxRSS, secs(res.Wall))
+		os.RemoveAll(in)
+		os.RemoveAll(out)
+		os.RemoveAll(st)
+	}
+	ratio := float64(rss[1]) / float64(rss[0])
+	const limitKiB = 150 * 1000 * 1000 / 1024 // 150 MB
+	return []result{{
+		What:    "memory",
+		Figure:  fmt.Sprintf("%.1f MB at 1M rows vs %.1f MB at 100k", float64(rss[1])*1024/1e6, float64(rss[0])*1024/1e6),
+		Ratio:   fmt.Sprintf("%.2f×", ratio),
+		Target:  "≤ 1.3×, < 150 MB",
+		Verdict: verdict(ratio <= 1.3 && rss[1] < limitKiB),
+		Note: fmt.Sprintf("peak RSS from rusage Maxrss of the batch process; `run --verify` with 5 columns per row whose addresses are drawn (seeded) from a pool of %d, "+
+			"so every distinct address is paid once and the other rows are answered by the in-flight dedupe and the ledger, through the reorder window; "+
+			"emulator latency 0; 100k rows took %s, 1M rows %s",
+			pool, secs(walls[0]), secs(walls[1])),
+	}}, nil
+}
+
+// calls: one call per unique valid address, then a rerun makes none.
+func (b *bench) calls(ctx context.Context) ([]result, error) {
+	const n = 20000
+	in := b.path("calls.csv")
+	d, err := writeDupes(in, n, 40, 5, b.seed)
+	if err != nil {
+		return nil, err
+	}
+	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed)})
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	r := runner{bin: b.bin, url: e.url}
+	args := runArgs(in, b.path("calls.out.csv"), b.path("calls.state"), "--verify")
+	if _, err := r.mustExit(ctx, exitOK, args...); err != nil {
+		return nil, err
+	}
+	got := requests(e.sb.Counters(), sandbox.EpVerify)
+	e.mark()
+	if _, err := r.mustExit(ctx, exitOK, args...); err != nil {
+		return nil, err
+	}
+	again := e.sb.Counters().Total
+	ratio := float64(got) / float64(d.Unique)
+	return []result{{
+		What:    "calls",
+		Figure:  fmt.Sprintf("%d verify requests for %d unique valid addresses; rerun: %d requests", got, d.Unique, again),
+		Ratio:   fmt.Sprintf("%.4f; rerun %d", ratio, again),
+		Target:  "exactly 1.0; rerun 0",
+		Verdict: verdict(got == int64(d.Unique) && again == 0),
+		Note: fmt.Sprintf("%d rows: %d distinct valid addresses, %d repeats (a third upper-cased, a fifth padded with spaces), %d locally invalid "+
+			"(no @, two @, a space, an undotted domain), shuffled; requests counted by the emulator over every status; the rerun is the same command on the finished state",
+			d.Rows, d.Unique, d.Duplicates, d.Invalid),
+	}}, nil
+}
+
+// resume: a 1M-row job stopped near row 900k; time from restart to the
+// first new API call.
+func (b *bench) resume(ctx context.Context) ([]result, error) {
+	const n, skip = 1_000_000, 900_000
+	in := b.path("resume.csv")
+	if err := writeResume(in, n, skip); err != nil {
+		return nil, err
+	}
+	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed)})
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	r := runner{bin: b.bin, url: e.url}
+	st := b.path("resume.state")
+	args := runArgs(in, b.path("resume.out.csv"), st, "--verify", "--max-calls", "1")
+	first, err := r.mustExit(ctx, exitResumable, args...)
+	if err != nil {
+		return nil, err
+	}
+	stopped, err := b.rowsDone(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	e.mark()
+	second, err := r.runBatch(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := e.firstRequest()
+	if !ok {
+		return nil, fmt.Errorf("the restart made no API call (exit %d; stderr: %s)", second.Code, second.Stderr)
+	}
+	d := t.Sub(second.Start)
+	return []result{{
+		What:    "resume",
+		Figure:  fmt.Sprintf("%s to the first call after restart at row %d", secs(d), stopped),
+		Ratio:   "—",
+		Target:  "< 2 s",
+		Verdict: verdict(d < 2*time.Second),
+		Note: fmt.Sprintf("1M rows, the first %d with no address, then distinct addresses; first run `--verify --max-calls 1` stopped (exit %d) after %s with %d rows committed; "+
+			"the same command restarted: time from process start to the first request the emulator received; the restart exited %d after %s",
+			skip, first.Code, secs(first.Wall), stopped, second.Code, secs(second.Wall)),
+	}}, nil
+}
+
+// crash: ≥ 20 seeded SIGKILLs, then a run to exit 0; output vs an
+// uninterrupted reference, and repeated billable calls per kill.
+func (b *bench) crash(ctx context.Context) ([]result, error) {
+	const n, w, kills = 30000, 16, 20
+	const lat = 10 * time.Millisecond
+	in := b.path("crash.csv")
+	if _, err := writeDupes(in, n, 10, 2, b.seed+1); err != nil {
+		return nil, err
+	}
+	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed), Latency: lat})
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	r := runner{bin: b.bin, url: e.url}
+	refOut := b.path("crash.ref.csv")
+	ref, err := r.mustExit(ctx, exitOK, runArgs(in, refOut, b.path("crash.ref.state"), "--verify", "--workers", strconv.Itoa(w))...)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("reference run: %s", secs(ref.Wall))
+
+	e.mark()
+	out := b.path("crash.out.csv")
+	args := runArgs(in, out, b.path("crash.state"), "--verify", "--workers", strconv.Itoa(w))
+	rng := rand.New(rand.NewPCG(b.seed, 0xc4a5))
+	var perKill []int64 // repeated billable calls in the run after each kill
+	var inflight []int64
+	prevRepeated := int64(0)
+	finished := false
+	killed := 0
+	for runs := 0; !finished && runs < 200; runs++ {
+		if killed >= kills {
+			res, err := r.runBatch(ctx, args...)
+			if err != nil {
+				return nil, err
+			}
+			if res.Code != exitOK {
+				b.logf("final run exited %d; running again", res.Code)
+			}
+			finished = res.Code == exitOK
+		} else {
+			p, err := r.start(ctx, args...)
+			if err != nil {
+				return nil, err
+			}
+			wait := time.Duration(100+rng.IntN(501)) * time.Millisecond
+			select {
+			case <-ctx.Done():
+				p.kill()
+				return nil, ctx.Err()
+			case <-p.done:
+			case <-time.After(wait):
+			}
+			if p.exited() {
+				res, err := p.wait()
+				if err != nil {
+					return nil, err
+				}
+				finished = res.Code == exitOK
+				b.logf("run %d exited %d before its kill at %s", runs+1, res.Code, wait)
+			} else {
+				inflight = append(inflight, e.inflight.Load())
+				if _, err := p.kill(); err != nil {
+					return nil, err
+				}
+				killed++
+			}
+		}
+		rep := sum(e.sb.Counters().RepeatedBillable)
+		if runs > 0 && len(perKill) < killed+boolInt(finished) && len(perKill) < len(inflight) {
+			perKill = append(perKill, rep-prevRepeated)
+		}
+		prevRepeated = rep
+	}
+	if !finished {
+		return nil, fmt.Errorf("the job did not finish after %d kills", killed)
+	}
+	if killed < kills {
+		return nil, fmt.Errorf("the job finished after only %d kills (want %d): make the input larger", killed, kills)
+	}
+	c := e.sb.Counters()
+	repeated := sum(c.RepeatedBillable)
+	cmp, err := compareOutputs(refOut, out)
+	if err != nil {
+		return nil, err
+	}
+	var maxKill int64
+	for _, v := range perKill {
+		maxKill = max(maxKill, v)
+	}
+	var inflightSum int64
+	for _, v := range inflight {
+		inflightSum += v
+	}
+	perKillMean := float64(repeated) / float64(killed)
+	ok := cmp.Lost == 0 && cmp.Duplicated == 0 && cmp.Identical && maxKill <= w
+	return []result{{
+		What:   "crash",
+		Figure: fmt.Sprintf("%d kills: %d rows lost, %d duplicated, output identical: %v; %d repeated billable calls", killed, cmp.Lost, cmp.Duplicated, cmp.Identical, repeated),
+		Ratio: fmt.Sprintf("%d / %d; %.2f repeated per kill (max %d) vs %.1f in flight at the emulator (workers %d)",
+			cmp.Lost, cmp.Duplicated, perKillMean, maxKill, float64(inflightSum)/float64(killed), w),
+		Target:  "0 / 0; ≤ in-flight (≤ workers)",
+		Verdict: verdict(ok),
+		Note: fmt.Sprintf("%d rows (10 %% repeated addresses, 2 %% invalid; first column unique), --verify --workers %d, emulator latency %s; "+
+			"reference run uninterrupted (%s); then each run SIGKILLed after U(100 ms, 600 ms) (seeded) until %d kills, then run to exit 0; "+
+			"lost/duplicated = multiset difference of the first column vs the reference, identical = byte-for-byte; repeated = emulator RepeatedBillable, "+
+			"attributed to the kill before the run that made it; in flight = requests inside the emulator at the moment of each kill",
+			n, w, lat, secs(ref.Wall), kills),
+	}}, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// pgReachable reports whether the PostgreSQL URL's host accepts TCP.
+func pgReachable(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	c, err := net.DialTimeout("tcp", host, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
