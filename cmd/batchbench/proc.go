@@ -18,8 +18,8 @@ type runner struct {
 	url string // emulator base URL
 }
 
-// run is the outcome of one finished batch process.
-type run struct {
+// runResult is the outcome of one finished batch process.
+type runResult struct {
 	Code   int
 	Start  time.Time
 	Wall   time.Duration
@@ -69,9 +69,9 @@ func (r runner) start(ctx context.Context, args ...string) (*proc, error) {
 }
 
 // wait waits for p to exit and describes how it ended.
-func (p *proc) wait() (run, error) {
+func (p *proc) wait() (runResult, error) {
 	<-p.done
-	res := run{Start: p.start, Wall: time.Since(p.start), Stderr: p.stderr.String()}
+	res := runResult{Start: p.start, Wall: time.Since(p.start), Stderr: p.stderr.String()}
 	if st := p.cmd.ProcessState; st != nil {
 		res.Code = st.ExitCode()
 		res.MaxRSS = maxRSSKiB(st)
@@ -94,7 +94,7 @@ func (p *proc) exited() bool {
 }
 
 // kill sends SIGKILL and waits.
-func (p *proc) kill() (run, error) {
+func (p *proc) kill() (runResult, error) {
 	if !p.exited() {
 		_ = p.cmd.Process.Kill()
 	}
@@ -102,16 +102,16 @@ func (p *proc) kill() (run, error) {
 }
 
 // runBatch runs `batch args...` to the end.
-func (r runner) runBatch(ctx context.Context, args ...string) (run, error) {
+func (r runner) runBatch(ctx context.Context, args ...string) (runResult, error) {
 	p, err := r.start(ctx, args...)
 	if err != nil {
-		return run{}, err
+		return runResult{}, err
 	}
 	return p.wait()
 }
 
 // mustExit runs batch and fails unless it exits with code want.
-func (r runner) mustExit(ctx context.Context, want int, args ...string) (run, error) {
+func (r runner) mustExit(ctx context.Context, want int, args ...string) (runResult, error) {
 	res, err := r.runBatch(ctx, args...)
 	if err != nil {
 		return res, err

@@ -244,10 +244,10 @@ type sample struct {
 
 // steadyRate runs batch while sampling rows_done, and returns rows/s between
 // the samples where the committed rows first reach lo and hi of n.
-func (b *bench) steadyRate(ctx context.Context, r runner, n int, state string, args []string) (float64, run, error) {
+func (b *bench) steadyRate(ctx context.Context, r runner, n int, state string, args []string) (float64, runResult, error) {
 	p, err := r.start(ctx, args...)
 	if err != nil {
-		return 0, run{}, err
+		return 0, runResult{}, err
 	}
 	var samples []sample
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -256,7 +256,7 @@ func (b *bench) steadyRate(ctx context.Context, r runner, n int, state string, a
 		select {
 		case <-ctx.Done():
 			p.kill()
-			return 0, run{}, ctx.Err()
+			return 0, runResult{}, ctx.Err()
 		case <-p.done:
 			continue
 		case <-tick.C:
@@ -494,74 +494,81 @@ func (b *bench) crash(ctx context.Context) ([]result, error) {
 	out := b.path("crash.out.csv")
 	args := runArgs(in, out, b.path("crash.state"), "--verify", "--workers", strconv.Itoa(w))
 	rng := rand.New(rand.NewPCG(b.seed, 0xc4a5))
-	var perKill []int64 // repeated billable calls in the run after each kill
-	var inflight []int64
-	prevRepeated := int64(0)
-	finished := false
-	killed := 0
-	for runs := 0; !finished && runs < 200; runs++ {
-		if killed >= kills {
-			res, err := r.runBatch(ctx, args...)
-			if err != nil {
-				return nil, err
-			}
-			if res.Code != exitOK {
-				b.logf("final run exited %d; running again", res.Code)
-			}
-			finished = res.Code == exitOK
-		} else {
+	type runRec struct {
+		killed   bool
+		inflight int64 // requests inside the emulator when the kill was sent
+		repeats  int64 // repeated billable calls made during this run
+	}
+	var recs []runRec
+	killed, finished := 0, false
+	for len(recs) < 200 && !finished {
+		before := sum(e.sb.Counters().RepeatedBillable)
+		var rec runRec
+		code := -1
+		if killed < kills {
 			p, err := r.start(ctx, args...)
 			if err != nil {
 				return nil, err
 			}
 			wait := time.Duration(100+rng.IntN(501)) * time.Millisecond
+			timer := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
+			case <-p.done:
+			case <-timer.C:
+			}
+			timer.Stop()
+			if ctx.Err() != nil {
 				p.kill()
 				return nil, ctx.Err()
-			case <-p.done:
-			case <-time.After(wait):
 			}
 			if p.exited() {
 				res, err := p.wait()
 				if err != nil {
 					return nil, err
 				}
-				finished = res.Code == exitOK
-				b.logf("run %d exited %d before its kill at %s", runs+1, res.Code, wait)
+				code = res.Code
+				b.logf("run %d exited %d before its kill at %s", len(recs)+1, res.Code, wait)
 			} else {
-				inflight = append(inflight, e.inflight.Load())
+				rec.killed, rec.inflight = true, e.inflight.Load()
 				if _, err := p.kill(); err != nil {
 					return nil, err
 				}
 				killed++
 			}
+		} else {
+			res, err := r.runBatch(ctx, args...)
+			if err != nil {
+				return nil, err
+			}
+			code = res.Code
+			if code != exitOK {
+				b.logf("run %d exited %d; running again; stderr: %s", len(recs)+1, code, res.Stderr)
+			}
 		}
-		rep := sum(e.sb.Counters().RepeatedBillable)
-		if runs > 0 && len(perKill) < killed+boolInt(finished) && len(perKill) < len(inflight) {
-			perKill = append(perKill, rep-prevRepeated)
-		}
-		prevRepeated = rep
+		rec.repeats = sum(e.sb.Counters().RepeatedBillable) - before
+		recs = append(recs, rec)
+		finished = code == exitOK
 	}
 	if !finished {
-		return nil, fmt.Errorf("the job did not finish after %d kills", killed)
+		return nil, fmt.Errorf("the job did not finish after %d runs (%d kills)", len(recs), killed)
 	}
 	if killed < kills {
 		return nil, fmt.Errorf("the job finished after only %d kills (want %d): make the input larger", killed, kills)
 	}
+	var maxKill, inflightSum int64
+	for i := 1; i < len(recs); i++ {
+		if recs[i-1].killed {
+			maxKill = max(maxKill, recs[i].repeats)
+			inflightSum += recs[i-1].inflight
+		}
+	}
+	b.logf("%d runs, %d kills; repeats in the first run: %d", len(recs), killed, recs[0].repeats)
 	c := e.sb.Counters()
 	repeated := sum(c.RepeatedBillable)
 	cmp, err := compareOutputs(refOut, out)
 	if err != nil {
 		return nil, err
-	}
-	var maxKill int64
-	for _, v := range perKill {
-		maxKill = max(maxKill, v)
-	}
-	var inflightSum int64
-	for _, v := range inflight {
-		inflightSum += v
 	}
 	perKillMean := float64(repeated) / float64(killed)
 	ok := cmp.Lost == 0 && cmp.Duplicated == 0 && cmp.Identical && maxKill <= w
@@ -578,13 +585,6 @@ func (b *bench) crash(ctx context.Context) ([]result, error) {
 			"attributed to the kill before the run that made it; in flight = requests inside the emulator at the moment of each kill",
 			n, w, lat, secs(ref.Wall), kills),
 	}}, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // pgReachable reports whether the PostgreSQL URL's host accepts TCP.
