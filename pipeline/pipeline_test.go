@@ -262,3 +262,69 @@ func Test429StormSlowsSender(t *testing.T) {
 type decoderSource struct{ *csvsource.Decoder }
 
 func (decoderSource) Close() error { return nil }
+
+func TestBulkVerifyJoinsResults(t *testing.T) {
+	opts := sandbox.DefaultOptions()
+	opts.BulkDelay = 300 * time.Millisecond
+	h := newHarness(t, opts)
+	input, unique := contacts(1200, 4, 30)
+	cfg, _ := h.config(input, pipeline.Stages{Verify: true})
+	cfg.VerifyMode = "bulk"
+	cfg.BulkSize = 500
+	cfg.BulkLinger = 100 * time.Millisecond
+	_, sum, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.sb.Counters()
+	if n := c.Requests[sandbox.EpVerify]; len(n) != 0 {
+		t.Errorf("single verify requests in bulk mode: %v", n)
+	}
+	var jobs int64
+	for _, n := range c.Requests[sandbox.EpBulkSubmit] {
+		jobs += n
+	}
+	if want := int64((unique + 499) / 500); jobs < want || jobs > want+1 {
+		t.Errorf("bulk jobs = %d, want about %d for %d addresses", jobs, want, unique)
+	}
+	if got := c.Billable[sandbox.EpBulkSubmit] + c.Billable[sandbox.EpBulkDownload]; got > int64(unique) {
+		t.Errorf("billable bulk records = %d, want <= %d", got, unique)
+	}
+	var verdicts int64
+	for k, v := range sum.Counters {
+		if strings.HasPrefix(k, "verdict_") {
+			verdicts += v
+		}
+	}
+	if verdicts != 1200 {
+		t.Errorf("rows with a verdict = %d, want 1200 (counters %v)", verdicts, sum.Counters)
+	}
+	if sum.Counters["rows_error"] != 0 {
+		t.Errorf("rows in error: %d", sum.Counters["rows_error"])
+	}
+}
+
+func TestAsyncTimeoutWritesPending(t *testing.T) {
+	opts := sandbox.DefaultOptions()
+	opts.AsyncFraction = 1
+	opts.AsyncDelay = time.Hour
+	h := newHarness(t, opts)
+	input, _ := contacts(20, 0, 0)
+	cfg, _ := h.config(input, pipeline.Stages{EnrichPerson: true})
+	cfg.AsyncTimeout = 200 * time.Millisecond
+	_, sum, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.Counters["rows_pending"]; got != 20 {
+		t.Errorf("pending rows = %d, want 20 (counters %v)", got, sum.Counters)
+	}
+	// The handles stay in the ledger for a later run.
+	ps, err := h.ledger.Pending(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 20 {
+		t.Errorf("pending handles in the ledger = %d, want 20", len(ps))
+	}
+}
