@@ -356,7 +356,8 @@ func (r *Runner) fatal(err error) bool {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && r.stopping():
 		r.stop(err)
 		return true
-	case errors.Is(err, customeros.ErrUnauthorized), errors.Is(err, customeros.ErrPaymentRequired):
+	case errors.Is(err, customeros.ErrUnauthorized), errors.Is(err, customeros.ErrPaymentRequired),
+		errors.Is(err, customeros.ErrForbidden):
 		r.stop(err)
 		return true
 	case errors.As(err, &ae) && ae.Status == 429:
