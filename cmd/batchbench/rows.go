@@ -275,20 +275,48 @@ func (b *bench) steadyRate(ctx context.Context, r runner, n int, state string, a
 	if res.Code != exitOK {
 		return 0, res, fmt.Errorf("batch run: exit %d; stderr: %s", res.Code, res.Stderr)
 	}
+	if os.Getenv("BATCHBENCH_DEBUG") != "" {
+		for _, s := range samples {
+			fmt.Fprintf(os.Stderr, "sample %.2f %d\n", s.at.Sub(res.Start).Seconds(), s.rows)
+		}
+	}
 	lo, hi := int64(n)*2/10, int64(n)*8/10
-	var s1, s2 *sample
-	for i := range samples {
-		if s1 == nil && samples[i].rows >= lo {
-			s1 = &samples[i]
-		}
-		if s2 == nil && samples[i].rows >= hi {
-			s2 = &samples[i]
+	rt, used := slope(samples, lo, hi)
+	if used < 5 {
+		return 0, res, fmt.Errorf("too few status samples (%d of %d) between 20%% and 80%% of %d rows", used, len(samples), n)
+	}
+	return rt, res, nil
+}
+
+// slope fits rows = a + rate·t by least squares over the samples whose rows
+// lie in [lo, hi]; it returns the rate and how many samples it used.
+func slope(samples []sample, lo, hi int64) (float64, int) {
+	var xs, ys []float64
+	for _, s := range samples {
+		if s.rows >= lo && s.rows <= hi {
+			xs = append(xs, float64(s.at.UnixNano())/1e9)
+			ys = append(ys, float64(s.rows))
 		}
 	}
-	if s1 == nil || s2 == nil || s2.at.Sub(s1.at) <= 0 {
-		return 0, res, fmt.Errorf("too few status samples (%d) to see 20%%..80%% of %d rows", len(samples), n)
+	if len(xs) < 2 {
+		return 0, len(xs)
 	}
-	return float64(s2.rows-s1.rows) / s2.at.Sub(s1.at).Seconds(), res, nil
+	var mx, my float64
+	for i := range xs {
+		mx += xs[i]
+		my += ys[i]
+	}
+	mx /= float64(len(xs))
+	my /= float64(len(xs))
+	var sxy, sxx float64
+	for i := range xs {
+		sxy += (xs[i] - mx) * (ys[i] - my)
+		sxx += (xs[i] - mx) * (xs[i] - mx)
+	}
+	if sxx == 0 {
+		return 0, len(xs)
+	}
+	return sxy / sxx, len(xs)
 }
 
 // async: person enrichment with half the lookups answering 202 (done after
@@ -332,7 +360,7 @@ func (b *bench) async(ctx context.Context) ([]result, error) {
 		Target:  "≥ 0.9",
 		Verdict: verdict(ratio >= 0.9),
 		Note: fmt.Sprintf("%d distinct addresses, --enrich-person, --workers %d, emulator latency %s, AsyncFraction 0.5 AsyncDelay %s vs AsyncFraction 0; "+
-			"steady state = committed rows (batch status --json rows_done, sampled every 250 ms) between 20%% and 80%% of the rows; "+
+			"steady state = least-squares slope of committed rows (batch status --json rows_done, sampled every 250 ms) over the samples between 20%% and 80%% of the rows; "+
 			"whole-process rows/s %.1f vs %.1f (includes the 5 s tail); %d polls",
 			n, w, lat, delay, rate(n, walls[1]), rate(n, walls[0]), polls),
 	}}, nil

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/pipeline"
@@ -30,6 +31,8 @@ type Source struct {
 	dec         *Decoder
 	closers     []io.Closer
 	fingerprint string
+	size        int64        // bytes of a plain file; -1 when unknown (gzip, stdin)
+	done        atomic.Int64 // decoded offset after the last row, for Progress
 }
 
 // Open opens path ("-" for opts.Stdin or os.Stdin). With an empty cursor it
@@ -49,7 +52,7 @@ func Open(ctx context.Context, path string, opts Options, cursor string, header 
 		}
 		at = &Resume{Header: header, Offset: c.Offset, Line: c.Line}
 	}
-	s := &Source{}
+	s := &Source{size: -1}
 	var r io.Reader
 	var err error
 	seeked := false
@@ -116,6 +119,9 @@ func (s *Source) openFile(path string, at *Resume) (r io.Reader, seeked bool, er
 	var magic [2]byte
 	n, _ := f.ReadAt(magic[:], 0)
 	if !isGzip(magic[:n]) && !strings.HasSuffix(path, ".gz") {
+		if fi, err := f.Stat(); err == nil {
+			s.size = fi.Size()
+		}
 		if at != nil {
 			if _, err := f.Seek(at.Offset, io.SeekStart); err != nil {
 				return nil, false, fmt.Errorf("csvsource: seek %s to %d: %w", path, at.Offset, err)
@@ -160,6 +166,7 @@ func (s *Source) Fingerprint() string { return s.fingerprint }
 // a *pipeline.RowError (with Cursor) for a row it skipped.
 func (s *Source) Next(ctx context.Context) (pipeline.Row, error) {
 	row, err := s.dec.Next(ctx)
+	s.done.Store(s.dec.Offset())
 	if err != nil {
 		var re *pipeline.RowError
 		if errors.As(err, &re) {
@@ -170,6 +177,10 @@ func (s *Source) Next(ctx context.Context) (pipeline.Row, error) {
 	row.Cursor = FormatCursor(s.dec.Offset(), s.dec.Line())
 	return row, nil
 }
+
+// Progress reports how far reading has come: bytes read of total, total
+// being -1 when unknown (gzip, stdin). Safe to call while Next runs.
+func (s *Source) Progress() (done, total int64) { return s.done.Load(), s.size }
 
 // Close releases the input. It does not close os.Stdin.
 func (s *Source) Close() error {
