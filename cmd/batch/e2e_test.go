@@ -632,3 +632,53 @@ func dumpSQLite(t *testing.T, url string) string {
 	t.Helper()
 	return sqliteDump(context.Background(), t, strings.TrimPrefix(url, "sqlite://"))
 }
+
+// TestKeyNeverLeaks runs jobs with a canary API key — one that succeeds,
+// one that the API rejects — and scans everything the tool wrote.
+func TestKeyNeverLeaks(t *testing.T) {
+	const canary = "CANARY_7f3a9c2e51b84d06a1e2f3c4d5b6a798"
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 200, 5, 20, 21)
+	var outputs []string
+	for _, tc := range []struct {
+		name string
+		key  string // the key the emulator accepts
+		code int
+	}{{"accepted", "", 0}, {"rejected", "another-key", ExitResumable}} {
+		opts := sandbox.DefaultOptions()
+		opts.APIKey = tc.key
+		opts.AsyncFraction = 0.5
+		opts.AsyncDelay = 50 * time.Millisecond
+		opts.Fail503 = 0.05
+		em := startEmulator(t, opts)
+		out := filepath.Join(dir, tc.name+".jsonl")
+		cmd := batchCmd(t, em.URL, "run", "-i", in, "-o", out, "--verify", "--enrich-person", "--enrich-org",
+			"--cache", filepath.Join(dir, tc.name+"-cache.db"), "--log-format", "json", "--progress", "log")
+		cmd.Env = append(cmd.Env, "CUSTOMEROS_API_KEY="+canary)
+		b, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != tc.code {
+			t.Fatalf("%s: exit %d, want %d\n%s", tc.name, code, tc.code, b)
+		}
+		outputs = append(outputs, string(b))
+	}
+	for _, o := range outputs {
+		if strings.Contains(o, canary[:12]) {
+			t.Errorf("the API key appears in the tool's output:\n%s", o)
+		}
+	}
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if bytes.Contains(readFile(t, path), []byte(canary[:12])) {
+			t.Errorf("the API key appears in %s", path)
+		}
+		return nil
+	})
+}
