@@ -25,7 +25,8 @@ echo "Results:  $OUT/contacts.csv"
 echo "Rejects:  $OUT/contacts.rejects.csv"
 echo "Report:   $OUT/contacts.csv.state/report.json"
 echo
-column -s, -t < "$OUT/contacts.csv" 2>/dev/null | cut -c1-200 | head -12 || head -12 "$OUT/contacts.csv"
+echo "First rows (input columns, then results):"
+head -n 4 "$OUT/contacts.csv" | cut -c1-240
 echo "..."
 echo
 echo "Rejected rows:"
