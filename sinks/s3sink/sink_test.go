@@ -3,46 +3,25 @@ package s3sink_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"gocloud.dev/blob"
-	"gocloud.dev/blob/s3blob"
 
+	"github.com/contactbatch/batch/internal/s3test"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sinks/filesink"
 	"github.com/contactbatch/batch/sinks/s3sink"
 )
 
-// server starts gofakes3 in process and returns an object URL maker and
-// the bucket, opened for checks.
+// server starts an S3 server with the bucket "out" and returns an object
+// URL maker and the bucket, opened for checks.
 func server(t *testing.T) (func(key string) string, *blob.Bucket) {
 	t.Helper()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	backend := s3mem.New()
-	if err := backend.CreateBucket("out"); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	q := "endpoint=" + url.QueryEscape(srv.URL) + "&use_path_style=true&region=us-east-1"
-	u, _ := url.Parse("s3://out?" + q + "&response_checksum_validation=when_required")
-	b, err := (&s3blob.URLOpener{}).OpenBucketURL(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return func(key string) string { return "s3://out/" + key + "?" + q }, b
+	s := s3test.Start(t, "out")
+	return func(key string) string { return s.URL("out", key) }, s.Bucket(t, "out")
 }
 
 func options() filesink.Options {
