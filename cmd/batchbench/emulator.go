@@ -21,9 +21,19 @@ type emulator struct {
 	srv      *http.Server
 	url      string
 	inflight atomic.Int64
+	marked   atomic.Int64 // unix nanos of the last mark (or start)
 	first    atomic.Int64 // unix nanos when the first API request since mark arrived; 0 if none
 	last     atomic.Int64 // unix nanos when the last API request since mark was answered
+	// track is a request path whose arrivals are timed separately (for
+	// example /enrich/v1/person, without its polls); set before use.
+	track                 string
+	trackFirst, trackLast atomic.Int64
+	// timeline counts answers per second since mark: [second][0] 2xx,
+	// [1] 429, [2] other; bounded to timelineLen seconds.
+	timeline [timelineLen][3]atomic.Int64
 }
+
+const timelineLen = 600
 
 // startEmulator listens on 127.0.0.1:0 and serves sandbox.New(opts).
 func startEmulator(opts sandbox.Options) (*emulator, error) {
@@ -32,6 +42,7 @@ func startEmulator(opts sandbox.Options) (*emulator, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	e := &emulator{sb: sandbox.New(opts), url: "http://" + ln.Addr().String()}
+	e.marked.Store(time.Now().UnixNano())
 	e.srv = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := e.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -47,13 +58,30 @@ func (e *emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.sb.ServeHTTP(w, r)
 		return
 	}
-	e.first.CompareAndSwap(0, time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	e.first.CompareAndSwap(0, now)
+	if e.track != "" && r.URL.Path == e.track {
+		e.trackFirst.CompareAndSwap(0, now)
+		e.trackLast.Store(now)
+	}
 	e.inflight.Add(1)
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		e.inflight.Add(-1)
-		e.last.Store(time.Now().UnixNano())
+		end := time.Now().UnixNano()
+		e.last.Store(end)
+		if sec := (end - e.marked.Load()) / 1e9; sec >= 0 && sec < timelineLen {
+			k := 2
+			switch {
+			case sw.status == http.StatusTooManyRequests:
+				k = 1
+			case sw.status < 300:
+				k = 0
+			}
+			e.timeline[sec][k].Add(1)
+		}
 	}()
-	e.sb.ServeHTTP(w, r)
+	e.sb.ServeHTTP(sw, r)
 }
 
 // mark zeroes the sandbox counters and the timestamps.
@@ -61,6 +89,48 @@ func (e *emulator) mark() {
 	e.sb.Reset()
 	e.first.Store(0)
 	e.last.Store(0)
+	e.trackFirst.Store(0)
+	e.trackLast.Store(0)
+	for i := range e.timeline {
+		for k := range e.timeline[i] {
+			e.timeline[i][k].Store(0)
+		}
+	}
+	e.marked.Store(time.Now().UnixNano())
+}
+
+// perSecondOK429 returns the answers per second since mark as "ok/429"
+// strings (other statuses left out), up to the last second that saw any.
+func (e *emulator) perSecondOK429() []string {
+	var out []string
+	last := -1
+	for i := range e.timeline {
+		a, b, c := e.timeline[i][0].Load(), e.timeline[i][1].Load(), e.timeline[i][2].Load()
+		if a+b+c > 0 {
+			last = i
+		}
+		out = append(out, fmt.Sprintf("%d/%d", a, b))
+	}
+	return out[:last+1]
+}
+
+// statusWriter remembers the status an http.Handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// trackWindow returns the first and last arrival of a request for track.
+func (e *emulator) trackWindow() time.Duration {
+	return time.Duration(e.trackLast.Load() - e.trackFirst.Load())
 }
 
 // window returns the first request's arrival and the last answer since mark.

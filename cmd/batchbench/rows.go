@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,8 +232,9 @@ func (b *bench) rateLimit(ctx context.Context) ([]result, error) {
 		Target:  "≥ 0.95 of R, ≤ 2 % 429s",
 		Verdict: verdict(ratio >= 0.95 && share <= 0.02),
 		Note: fmt.Sprintf("%d distinct addresses, emulator RateLimit %.0f/s RateBurst %d, latency 0, default --workers, no --rate (adaptive); "+
-			"ok req/s = HTTP 200 verify answers / emulator window from first request to last answer (%s); whole process %s (%.1f rows/s)",
-			n, limit, burst, secs(win), secs(res.Wall), rate(n, res.Wall)),
+			"ok req/s = HTTP 200 verify answers / emulator window from first request to last answer (%s); whole process %s (%.1f rows/s); "+
+			"answers per second at the emulator, ok/429: %s",
+			n, limit, burst, secs(win), secs(res.Wall), rate(n, res.Wall), strings.Join(e.perSecondOK429(), " ")),
 	}}, nil
 }
 
@@ -329,7 +331,7 @@ func (b *bench) async(ctx context.Context) ([]result, error) {
 	if err := writeUnique(in, n); err != nil {
 		return nil, err
 	}
-	var rates [2]float64
+	var rates, calls [2]float64
 	var walls [2]time.Duration
 	var polls int64
 	for i, frac := range []float64{0, 0.5} {
@@ -337,6 +339,7 @@ func (b *bench) async(ctx context.Context) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
+		e.track = "/enrich/v1/person"
 		r := runner{bin: b.bin, url: e.url}
 		st := b.path("async.state")
 		rt, res, err := b.steadyRate(ctx, r, n, st, runArgs(in, b.path("async.out.csv"), st, "--enrich-person", "--workers", strconv.Itoa(w)))
@@ -346,22 +349,24 @@ func (b *bench) async(ctx context.Context) ([]result, error) {
 			return nil, err
 		}
 		rates[i], walls[i] = rt, res.Wall
+		calls[i] = float64(requests(c, sandbox.EpPerson)-1) / e.trackWindow().Seconds()
 		if frac > 0 {
 			polls = requests(c, sandbox.EpPersonPoll)
 		}
-		b.logf("AsyncFraction %.1f: steady %.1f rows/s, whole process %s (%.1f rows/s), person requests %d, polls %d",
-			frac, rt, secs(res.Wall), rate(n, res.Wall), requests(c, sandbox.EpPerson), requests(c, sandbox.EpPersonPoll))
+		b.logf("AsyncFraction %.1f: committed %.1f rows/s at steady state, lookups %.1f/s, whole process %s (%.1f rows/s), person requests %d, polls %d",
+			frac, rt, calls[i], secs(res.Wall), rate(n, res.Wall), requests(c, sandbox.EpPerson), requests(c, sandbox.EpPersonPoll))
 	}
-	ratio := rates[1] / rates[0]
+	ratio, callRatio := rates[1]/rates[0], calls[1]/calls[0]
 	return []result{{
 		What:    "async",
-		Figure:  fmt.Sprintf("%.1f rows/s vs all-sync %.1f rows/s", rates[1], rates[0]),
-		Ratio:   fmt.Sprintf("%.3f", ratio),
+		Figure:  fmt.Sprintf("%.1f rows/s vs all-sync %.1f rows/s (lookups %.1f/s vs %.1f/s)", rates[1], rates[0], calls[1], calls[0]),
+		Ratio:   fmt.Sprintf("%.3f (lookups %.3f)", ratio, callRatio),
 		Target:  "≥ 0.9",
-		Verdict: verdict(ratio >= 0.9),
+		Verdict: verdict(ratio >= 0.9 && callRatio >= 0.9),
 		Note: fmt.Sprintf("%d distinct addresses, --enrich-person, --workers %d, emulator latency %s, AsyncFraction 0.5 AsyncDelay %s vs AsyncFraction 0; "+
 			"steady state = least-squares slope of committed rows (batch status --json rows_done, sampled every 250 ms) over the samples between 20%% and 80%% of the rows; "+
-			"whole-process rows/s %.1f vs %.1f (includes the 5 s tail); %d polls",
+			"lookups = first person requests (polls excluded) per second at the emulator, first to last, i.e. the workers' pace; both must reach the target "+
+			"(the committed slope alone can exceed 1 while the commit head catches up on the poll lag); whole-process rows/s %.1f vs %.1f (includes the 5 s tail); %d polls",
 			n, w, lat, delay, rate(n, walls[1]), rate(n, walls[0]), polls),
 	}}, nil
 }
