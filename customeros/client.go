@@ -94,6 +94,11 @@ type Client struct {
 	MaxBodyBytes int64
 	// MaxDownloadBytes caps a bulk result CSV (default 256 MiB).
 	MaxDownloadBytes int64
+	// ReturnThrottled makes a 429 return at once (an *APIError with
+	// RetryAfter) instead of being slept out and retried, for callers that
+	// reschedule throttled work without holding a goroutine. The bulk
+	// upload still waits (a repeated upload is a new paid job).
+	ReturnThrottled bool
 	// Pacer is optional.
 	Pacer Pacer
 	// Logger is optional; it gets retry decisions at debug level. It never
@@ -302,6 +307,9 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 			return resp, nil
 		}
 		if !apiErr.Retryable || attempt >= maxAttempts {
+			return nil, apiErr
+		}
+		if status == http.StatusTooManyRequests && c.ReturnThrottled && !cl.unsafe {
 			return nil, apiErr
 		}
 		maxRA := orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter)

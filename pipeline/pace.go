@@ -11,26 +11,41 @@ import (
 	"github.com/contactbatch/batch/customeros"
 )
 
-// Pacer paces requests per endpoint: a token bucket capped by the user's
-// --rate, cut when the API answers 429 or a burst of 5xx, and raised again
-// additively while requests succeed (AIMD). It implements
-// customeros.Pacer.
+// Pacer paces requests per endpoint. It implements customeros.Pacer.
 //
-// A 429 cuts the endpoint's rate to CutFactor of the rate the API
-// actually accepted over the last second, at most once per 250 ms (the
-// requests already in flight when the first 429 arrived would otherwise
-// cut it again). A Retry-After longer than PauseAfter pauses the whole
-// endpoint until then; a shorter one is waited for only by the request
-// that received it (the client does that), since the cut rate already
-// keeps the others under the limit.
+// An endpoint starts unlimited (or at --rate, which is never exceeded). The
+// first 429 reveals that the API has a limit:
+//
+//   - if the API accepted requests in the moments before, that accepted
+//     rate is the estimate of the limit (the ceiling) and the pace is cut
+//     to CutFactor of it;
+//   - if nothing was accepted yet, or only for less than a second (a rate
+//     measured over a few milliseconds says nothing), the pace restarts at
+//     StartRate and probes: it grows by half every 250 ms while requests
+//     succeed, until the next 429 sets the ceiling.
+//
+// Below the ceiling the pace climbs back quickly (x1.1 per 250 ms) to 98 %
+// of it, then slowly: each second by Increase times the seconds since the
+// last 429, so it sits just under the limit, touches it only rarely, and
+// still finds a limit that was underestimated or has been raised. Cuts are at least 250 ms apart: the
+// requests in flight when the first 429 came back would otherwise cut the
+// pace again for the same excess. Five 5xx in a row cut it too.
+//
+// A Retry-After longer than PauseAfter pauses the whole endpoint until
+// then; a shorter one is waited for only by the request that got it (the
+// client does that), since the cut pace already keeps the others under
+// the limit.
 type Pacer struct {
 	// Max caps each endpoint's rate in requests per second; 0 = no cap
 	// until the API pushes back.
 	Max float64
 	// CutFactor is the fraction of the accepted rate kept after a 429.
 	CutFactor float64
-	// Increase is added to the rate per second without throttling, as a
-	// fraction of the current rate (at least 0.5 req/s).
+	// StartRate is where probing starts when a 429 came before any
+	// request was accepted.
+	StartRate float64
+	// Increase is added per second near the ceiling, as a fraction of the
+	// current rate (at least 0.5 req/s).
 	Increase float64
 	// PauseAfter is the Retry-After beyond which the endpoint pauses.
 	PauseAfter time.Duration
@@ -41,9 +56,18 @@ type Pacer struct {
 
 // NewPacer returns a Pacer capped at max requests per second (0 = none).
 func NewPacer(max float64) *Pacer {
-	return &Pacer{Max: max, CutFactor: 0.95, Increase: 0.02, PauseAfter: 5 * time.Second,
+	return &Pacer{Max: max, CutFactor: 0.95, StartRate: 50, Increase: 0.03, PauseAfter: 5 * time.Second,
 		eps: map[customeros.Endpoint]*pace{}}
 }
+
+// step is how often the pace may change, up or down.
+const step = 250 * time.Millisecond
+
+// probeStep is the factor by which probing raises the pace each step.
+const probeStep = 1.5
+
+// slot is the resolution of the accepted-rate estimate.
+const slot = 100 * time.Millisecond
 
 type pace struct {
 	mu sync.Mutex
@@ -54,14 +78,12 @@ type pace struct {
 	lastCut   time.Time
 	lastRaise time.Time
 	fails     int
-	// accepted counts successful responses per 100 ms slot over the last second.
+	probing   bool
+	ceiling   float64 // accepted rate when the last 429 came; 0 = unknown
+	// slots count accepted requests per 100 ms over the last second.
 	slots    [10]int
 	slotTime time.Time
-	first    time.Time // first accepted response
-	// probing is true after the first cut from an unlimited pace: the
-	// estimate made then rests on very little data, so the rate grows
-	// multiplicatively until the next 429.
-	probing bool
+	first    time.Time // first accepted request
 }
 
 func (p *Pacer) get(ep customeros.Endpoint) *pace {
@@ -78,11 +100,9 @@ func (p *Pacer) get(ep customeros.Endpoint) *pace {
 	return e
 }
 
-// cutEvery spaces rate cuts: requests already in flight when the first 429
-// came back would otherwise cut the rate again for the same excess.
-const cutEvery = 250 * time.Millisecond
-
-func burstFor(r float64) int { return max(1, int(r/20)) }
+// burstFor keeps bursts small (10 ms worth): a server's own bucket may
+// allow little more than its average rate.
+func burstFor(r float64) int { return max(1, int(r/100)) }
 
 // Wait blocks until ep may send.
 func (p *Pacer) Wait(ctx context.Context, ep customeros.Endpoint) error {
@@ -116,12 +136,12 @@ func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
 		if o.RetryAfter > p.PauseAfter {
 			e.paused = now.Add(o.RetryAfter)
 		}
-		e.cut(now, p.CutFactor)
+		e.cut(now, p.CutFactor, p)
 	case o.Status >= 500 || o.Err != nil:
 		e.fails++
 		if e.fails >= 5 {
 			e.fails = 0
-			e.cut(now, 0.75)
+			e.cut(now, 0.75, p)
 		}
 	case o.Status > 0 && o.Status < 400:
 		e.fails = 0
@@ -130,19 +150,19 @@ func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
 	}
 }
 
-// accept counts one accepted request in the current 100 ms slot.
+// accept counts one accepted request.
 func (e *pace) accept(now time.Time) {
 	if e.first.IsZero() {
 		e.first = now
 	}
 	e.roll(now)
-	e.slots[now.UnixMilli()/100%10]++
+	e.slots[now.UnixNano()/int64(slot)%10]++
 }
 
 // roll clears the slots that are older than a second.
 func (e *pace) roll(now time.Time) {
-	cur := now.UnixMilli() / 100
-	last := e.slotTime.UnixMilli() / 100
+	cur := now.UnixNano() / int64(slot)
+	last := e.slotTime.UnixNano() / int64(slot)
 	if e.slotTime.IsZero() || cur-last >= 10 {
 		e.slots = [10]int{}
 	} else {
@@ -153,59 +173,89 @@ func (e *pace) roll(now time.Time) {
 	e.slotTime = now
 }
 
-func (e *pace) acceptedRate(now time.Time) float64 {
-	e.roll(now)
-	n := 0
-	for _, c := range e.slots {
-		n += c
+// recentRate is the accepted rate over about the last 400 ms.
+func (e *pace) recentRate(now time.Time) float64 {
+	if e.first.IsZero() {
+		return 0
 	}
-	// Early on the window is shorter than a second.
-	span := min(time.Second, now.Sub(e.first)+100*time.Millisecond)
+	e.roll(now)
+	cur := now.UnixNano() / int64(slot)
+	n := 0
+	for s := cur - 3; s <= cur; s++ {
+		n += e.slots[(s%10+10)%10]
+	}
+	span := 3*slot + time.Duration(now.UnixNano()%int64(slot))
+	span = min(span, now.Sub(e.first)+slot)
 	return float64(n) / span.Seconds()
 }
 
-func (e *pace) cut(now time.Time, factor float64) {
-	if now.Sub(e.lastCut) < cutEvery {
+func (e *pace) cut(now time.Time, factor float64, p *Pacer) {
+	if now.Sub(e.lastCut) < step {
 		return
 	}
 	e.lastCut, e.lastRaise = now, now
-	e.probing = e.lim == nil
-	base := e.acceptedRate(now)
-	if e.lim != nil {
-		if cur := float64(e.lim.Limit()); base <= 0 || cur < base {
-			base = cur
+	accepted := e.recentRate(now)
+	if accepted <= 0 || (e.lim == nil && now.Sub(e.first) < time.Second) {
+		// Throttled before anything (or much) was accepted: a rate
+		// measured over a few milliseconds says nothing. Probe from low.
+		r := p.StartRate
+		if e.lim != nil {
+			r = math.Min(r, float64(e.lim.Limit())*factor)
 		}
-	}
-	r := math.Max(0.5, base*factor)
-	e.set(now, r)
-}
-
-func (e *pace) set(now time.Time, r float64) {
-	if e.lim == nil {
-		e.lim = rate.NewLimiter(rate.Limit(r), burstFor(r))
+		e.probing = true
+		e.set(now, math.Max(0.5, r), p)
 		return
 	}
-	e.lim.SetLimitAt(now, rate.Limit(r))
-	e.lim.SetBurstAt(now, burstFor(r))
+	if e.probing && e.lim != nil {
+		// The last probe step overshot: the limit lies between the previous
+		// pace, which passed, and this one. What was accepted so far was
+		// paced below the limit, so it underestimates it.
+		accepted = math.Max(accepted, (1+1/probeStep)/2*float64(e.lim.Limit()))
+	}
+	if e.ceiling > 0 {
+		// A known ceiling comes down by at most 10 % a cut: while workers
+		// sleep out their Retry-After the accepted rate drops for reasons
+		// of our own, not the API's.
+		accepted = math.Max(accepted, 0.9*e.ceiling)
+	}
+	e.probing, e.ceiling = false, accepted
+	r := accepted * factor
+	if e.lim != nil {
+		r = math.Min(r, float64(e.lim.Limit())*factor)
+	}
+	e.set(now, math.Max(0.5, r), p)
 }
 
 func (e *pace) raise(now time.Time, p *Pacer) {
-	if e.lim == nil {
+	if e.lim == nil || now.Sub(e.lastRaise) < step {
 		return
 	}
 	cur := float64(e.lim.Limit())
 	var r float64
 	switch {
-	case e.probing && now.Sub(e.lastRaise) >= cutEvery:
-		r = cur * 1.5
-	case !e.probing && now.Sub(e.lastRaise) >= time.Second:
-		r = cur + math.Max(0.5, cur*p.Increase)
+	case e.probing:
+		r = cur * probeStep
+	case e.ceiling > 0 && cur < 0.98*e.ceiling:
+		r = math.Min(cur*1.1, 0.98*e.ceiling)
+	case now.Sub(e.lastRaise) >= time.Second:
+		// The longer since the last 429, the faster the climb: the limit
+		// may have been underestimated, or raised.
+		since := math.Max(1, now.Sub(e.lastCut).Seconds())
+		r = cur + math.Max(0.5, cur*p.Increase*since)
 	default:
 		return
 	}
 	e.lastRaise = now
+	e.set(now, r, p)
+}
+
+func (e *pace) set(now time.Time, r float64, p *Pacer) {
 	if p.Max > 0 {
 		r = math.Min(r, p.Max)
+	}
+	if e.lim == nil {
+		e.lim = rate.NewLimiter(rate.Limit(r), burstFor(r))
+		return
 	}
 	e.lim.SetLimitAt(now, rate.Limit(r))
 	e.lim.SetBurstAt(now, burstFor(r))

@@ -9,7 +9,12 @@ import (
 
 // pollItem is a parked async lookup: a person result URL or a bulk job.
 type pollItem struct {
-	kind     Kind
+	kind Kind
+	// retry marks a throttled lookup waiting out its Retry-After; rec and
+	// throttles go back into its job.
+	retry     bool
+	rec       *record
+	throttles int
 	key      string   // person: the lookup key
 	keys     []string // bulk: the emails in the job
 	handle   string

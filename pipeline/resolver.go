@@ -39,8 +39,9 @@ type waiter struct {
 // job is work for a resolver's workers: a key to resolve; rec gives the
 // query hints.
 type job struct {
-	key string
-	rec *record
+	key       string
+	rec       *record
+	throttles int // times this key was answered 429
 }
 
 func newResolver(r *Runner, k Kind) *resolver {
@@ -174,14 +175,19 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		return nil
 	}
 	a, err := rv.call(ctx, j)
-	// A throttled call was never executed: try again (the pacer has slowed
-	// the endpoint meanwhile) rather than fail the row.
-	for range maxThrottledRounds {
-		if !throttled(err) || run.stopping() {
-			break
-		}
-		run.stats.count("throttled_rounds", 1)
-		a, err = rv.call(ctx, j)
+	if throttled(err) && j.throttles < maxThrottledRounds {
+		// Not executed, so not paid: give the call back to the budget and
+		// try again after Retry-After without holding this worker (the
+		// pacer has slowed the endpoint meanwhile).
+		run.calls.Add(-1)
+		run.stats.count("calls_"+string(rv.kind), -1)
+		run.stats.count("throttled", 1)
+		var ae *customeros.APIError
+		errors.As(err, &ae)
+		now := time.Now()
+		run.polls.add(&pollItem{kind: rv.kind, retry: true, key: j.key, rec: j.rec, throttles: j.throttles + 1,
+			created: now, due: now.Add(max(ae.RetryAfter, 100*time.Millisecond))})
+		return nil
 	}
 	if err != nil {
 		if run.fatal(err) {
@@ -334,9 +340,9 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 	run.polls.add(it)
 }
 
-// maxThrottledRounds bounds how often a throttled lookup is tried again,
-// each round being a full set of client retries.
-const maxThrottledRounds = 5
+// maxThrottledRounds bounds how often one lookup may be throttled before
+// the run pauses (stops resumably) as rate limited.
+const maxThrottledRounds = 30
 
 // throttled reports a 429 whose Retry-After the client was willing to wait.
 func throttled(err error) bool {

@@ -416,6 +416,16 @@ func (r *Runner) pollWork(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
+		if it.retry {
+			// A throttled lookup whose Retry-After passed: back in line.
+			select {
+			case r.resolvers[it.kind].jobs <- job{key: it.key, rec: it.rec, throttles: it.throttles}:
+			case <-r.stopCh:
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
 		r.busy.Add(1)
 		var err error
 		if it.kind == KindVerify {

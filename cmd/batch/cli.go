@@ -61,7 +61,7 @@ type RunCmd struct {
 	State        string        `help:"State directory (ledger, lock, report). Default: <output>.state beside a file output, else .batch-state/<job hash>." type:"path"`
 	Rejects      string        `help:"Reject file (CSV: line, origin, reason, raw). Default: <output>.rejects.csv beside a file output, else in the state directory." type:"path"`
 	Report       string        `help:"JSON report file. Default: report.json in the state directory." type:"path"`
-	Restart      bool          `help:"Discard the state of an earlier, different job in the state directory and start over."`
+	Restart      bool          `help:"Discard the job's state (and its unfinished output) and start over; needed when the input or the options changed."`
 	Workers      int           `help:"Concurrent calls per API stage." default:"16" short:"w"`
 	Rate         float64       `help:"Requests per second per endpoint (0: as fast as the API accepts)." default:"0"`
 	MaxCalls     int64         `help:"Paid calls this run may make; the run stops (resumable) when reached. 0: no cap." default:"0"`

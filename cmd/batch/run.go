@@ -140,7 +140,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	case err != nil:
 		return fmt.Errorf("read state %s: %w", state, err)
 	}
-	if job != nil && job.Identity != identity {
+	if job != nil && (job.Identity != identity || c.Restart) {
 		if !c.Restart {
 			why := "its options changed"
 			if job.Fingerprint != fp {
@@ -148,7 +148,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 			}
 			return usagef("state %s belongs to another job (%s since it started); rerun with --restart to discard it and start over, or use another --state", state, why)
 		}
-		e.log.Info("restart: discarding the earlier job's state", "state", state)
+		e.log.Info("restart: discarding the job's earlier state", "state", state)
 		if err := ledger.Reset(ctx); err != nil {
 			return fmt.Errorf("reset state: %w", err)
 		}
@@ -209,6 +209,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	pacer := pipeline.NewPacer(c.Rate)
 	client := customeros.New(c.APIURL, key)
 	client.Pacer = pacer
+	client.ReturnThrottled = true // the runner reschedules 429s without holding a worker
 	client.Logger = e.log
 
 	cfg := pipeline.Config{
