@@ -15,14 +15,14 @@ type pollItem struct {
 	retry     bool
 	rec       *record
 	throttles int
-	key      string   // person: the lookup key
-	keys     []string // bulk: the emails in the job
-	handle   string
-	partial  []byte // person: the 202 body's decoded result, JSON
-	created  time.Time
-	interval time.Duration
-	due      time.Time
-	index    int
+	key       string   // person: the lookup key
+	keys      []string // bulk: the emails in the job
+	handle    string
+	partial   []byte // person: the 202 body's decoded result, JSON
+	created   time.Time
+	interval  time.Duration
+	due       time.Time
+	index     int
 }
 
 // scheduler holds parked lookups by next poll time and hands due polls to
