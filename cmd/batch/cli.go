@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -18,9 +19,10 @@ import (
 // CLI is the command line. Every flag can also be set in a YAML file
 // given with --config (keys are flag names, dashes or underscores).
 type CLI struct {
-	Config    kong.ConfigFlag `help:"YAML file with flag values (command-line flags win)." type:"existingfile" placeholder:"job.yaml"`
-	LogFormat string          `help:"Log format: auto (text), text or json." enum:"auto,text,json" default:"auto"`
-	Quiet     bool            `help:"Only warnings and errors on stderr, no progress." short:"q"`
+	Config     kong.ConfigFlag `help:"YAML file with flag values (command-line flags win)." type:"existingfile" placeholder:"job.yaml"`
+	LogFormat  string          `help:"Log format: auto (text), text or json." enum:"auto,text,json" default:"auto"`
+	Quiet      bool            `help:"Only warnings and errors on stderr, no progress." short:"q"`
+	CPUProfile string          `help:"Write a CPU profile to this file (for performance work)." hidden:"" type:"path" name:"cpu-profile"`
 
 	Run      RunCmd      `cmd:"" help:"Verify and enrich a contact list, resumably."`
 	Estimate EstimateCmd `cmd:"" help:"Read the input and print the calls a run would pay for."`
@@ -108,6 +110,14 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		fmt.Fprintln(m.Stderr, "batch:", err)
 		return ExitUsage
 	}
+	if cli.CPUProfile != "" {
+		stop, err := startCPUProfile(cli.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(m.Stderr, "batch:", err)
+			return ExitUsage
+		}
+		defer stop()
+	}
 	log := m.logger(cli.LogFormat, cli.Quiet)
 	env := &env{Main: m, log: log, quiet: cli.Quiet}
 	switch kctx.Command() {
@@ -157,6 +167,18 @@ func (m *Main) logger(format string, quiet bool) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(m.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(m.Stderr, opts))
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // yamlResolver reads a YAML config file into flag values.
