@@ -286,7 +286,7 @@ func (r *record) verdict() string {
 }
 
 // output builds what the sinks write for r.
-func (r *record) output(cols []column) *Output {
+func (r *record) output(cols []column, nested bool) *Output {
 	out := &Output{
 		Seq:    r.seq,
 		Line:   r.row.Line,
@@ -297,6 +297,9 @@ func (r *record) output(cols []column) *Output {
 	}
 	for i, c := range cols {
 		out.Result[i] = c.get(r)
+	}
+	if !nested {
+		return out
 	}
 	add := func(name string, l *lookup, v any) {
 		if !l.wanted || l.res == nil {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,7 +139,9 @@ func (rv *resolver) work(ctx context.Context) error {
 // end the run (the ledger failing).
 func (rv *resolver) handle(ctx context.Context, j job) error {
 	run := rv.run
-	if s, err := run.cfg.Ledger.Result(ctx, rv.kind, j.key); err != nil {
+	if run.stored != nil && !run.stored.mayContain(rv.kind, j.key) {
+		// A fresh job that never stored this key: nothing to read.
+	} else if s, err := run.cfg.Ledger.Result(ctx, rv.kind, j.key); err != nil {
 		return err
 	} else if s != nil {
 		a, err := decodeAnswer(*s)
@@ -160,6 +163,9 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 				// if the cache entry expires meanwhile.
 				if err := run.cfg.Ledger.PutResult(ctx, *s); err != nil {
 					return err
+				}
+				if run.stored != nil {
+					run.stored.add(rv.kind, j.key)
 				}
 				run.stats.count("cache_hits", 1)
 				rv.complete(j.key, a, nil)
@@ -207,6 +213,9 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 func (rv *resolver) store(ctx context.Context, key string, a *answer, done ...PendingID) error {
 	if err := rv.run.cfg.Ledger.PutResult(ctx, a.stored, done...); err != nil {
 		return err
+	}
+	if rv.run.stored != nil {
+		rv.run.stored.add(rv.kind, key)
 	}
 	if c := rv.run.cfg.Cache; c != nil && a.stored.Status != StatusPending {
 		if err := c.Put(ctx, a.stored); err != nil {
@@ -417,14 +426,22 @@ func orgAnswer(key string, o *customeros.OrganizationResult) (*answer, error) {
 	return a, a.encode()
 }
 
-// encode stores a.data as JSON and decodes it back, so that a fresh answer
-// and the same answer re-read from the ledger produce identical output.
+// encode stores a.data as JSON. The raw body is compacted first, as JSON
+// encoding would, so that a fresh answer and the same answer re-read from
+// the ledger produce identical output.
 func (a *answer) encode() error {
+	if len(a.data.Raw) > 0 {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, a.data.Raw); err == nil {
+			a.data.Raw = buf.Bytes()
+		} else {
+			a.data.Raw = nil // not JSON: nothing to keep
+		}
+	}
 	b, err := json.Marshal(a.data)
 	if err != nil {
 		return err
 	}
 	a.stored.Data = b
-	a.data = resultData{}
-	return json.Unmarshal(b, &a.data)
+	return nil
 }

@@ -86,6 +86,12 @@ type Config struct {
 
 	// Resume is where the run starts (the ledger's last Progress).
 	Resume Progress
+	// Fresh says the ledger holds no result yet (a new job), so a key this
+	// run has not stored need not be looked up in it.
+	Fresh bool
+	// Nested asks for Output.Nested and Output.Raw (JSONL and database
+	// sinks use them; CSV does not).
+	Nested bool
 	Logger *slog.Logger
 }
 
@@ -107,6 +113,7 @@ type Runner struct {
 	readDone atomic.Bool
 	calls    atomic.Int64 // paid calls this run, reserved before sending
 
+	stored    *bloom // keys stored this run, when cfg.Fresh
 	resolvers map[Kind]*resolver
 	polls     *scheduler
 	pollJobs  chan *pollItem
@@ -160,6 +167,9 @@ func New(cfg Config) (*Runner, error) {
 		ready:  make(chan *record, cfg.Window+1),
 		stopCh: make(chan struct{}),
 		stats:  newStats(cfg.Resume.Counters),
+	}
+	if cfg.Fresh {
+		r.stored = newBloom()
 	}
 	r.polls = newScheduler()
 	r.pollJobs = make(chan *pollItem)
@@ -534,7 +544,7 @@ func (r *Runner) emit(ctx context.Context, rec *record) error {
 		r.stats.count("rows_rejected", 1)
 		return r.cfg.Rejects.WriteReject(ctx, rec.reject)
 	}
-	out := rec.output(r.cols)
+	out := rec.output(r.cols, r.cfg.Nested)
 	r.stats.countRow(rec)
 	return r.cfg.Sink.Write(ctx, out)
 }

@@ -178,6 +178,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer src.Close()
+	fresh := job == nil
 	if job == nil {
 		job = &checkpoint.Job{Identity: identity, Input: c.Input, Fingerprint: fp, Options: optJSON, Header: src.Header(), CreatedAt: time.Now().UTC()}
 		if err := ledger.Start(ctx, *job); err != nil {
@@ -218,6 +219,8 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		Stages: stages, IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
 		Refresh: c.Refresh, VerifyMode: verifyMode, BulkSize: c.BulkSize,
 		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,
+		Fresh:  fresh,
+		Nested: wantsNested(c.Output),
 		Resume: pipeline.Progress{
 			Seq: progress.Seq, Cursor: progress.Cursor,
 			SinkPos: pipeline.Position(progress.SinkPos), RejectPos: pipeline.Position(progress.RejectPos),
@@ -258,6 +261,16 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		return resumableError{runErr}
 	}
 	return runErr
+}
+
+// wantsNested reports whether the output keeps the structured API results
+// (JSONL and databases do, CSV does not).
+func wantsNested(out string) bool {
+	if isDatabase(out) {
+		return true
+	}
+	path := strings.ToLower(s3KeyPath(out))
+	return strings.HasSuffix(path, ".jsonl") || strings.HasSuffix(path, ".ndjson")
 }
 
 func (c *RunCmd) reportPath(state string) string {
