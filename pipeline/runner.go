@@ -253,9 +253,9 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		return r.summary(start), err
 	}
 	if !finished {
-		cause := r.stopErr
-		if cause == nil {
-			cause = context.Canceled
+		cause := error(context.Canceled)
+		if r.stopping() {
+			cause = r.stopErr // written before stopCh was closed
 		}
 		return r.summary(start), &StopError{Cause: cause}
 	}
