@@ -682,3 +682,47 @@ func TestKeyNeverLeaks(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCorruptLedgerIsReported damages a stopped job's ledger and checks
+// that the rerun refuses with a clear error instead of starting over.
+func TestCorruptLedgerIsReported(t *testing.T) {
+	em := startEmulator(t, sandbox.DefaultOptions())
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 300, 0, 0, 31)
+	out := filepath.Join(dir, "out.csv")
+	args := []string{"run", "-i", in, "-o", out, "--verify", "--no-cache", "--progress", "none", "--max-calls", "100"}
+	if r := runBatch(t, em.URL, args...); r.code != ExitResumable {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(db string) error
+	}{
+		{"truncated to zero", func(db string) error { return os.Truncate(db, 0) }},
+		{"deleted", func(db string) error {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(db + suffix)
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state := filepath.Join(dir, tc.name+".state")
+			if err := os.CopyFS(state, os.DirFS(out+".state")); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.damage(filepath.Join(state, "ledger.db")); err != nil {
+				t.Fatal(err)
+			}
+			before := em.Counters().Total
+			r := runBatch(t, em.URL, append(args, "--state", state)...)
+			if r.code != ExitFailed || !strings.Contains(r.stderr, "corrupt") {
+				t.Errorf("exit %d, want %d with a corruption message\n%s", r.code, ExitFailed, r.stderr)
+			}
+			if n := em.Counters().Total - before; n != 0 {
+				t.Errorf("%d calls made from a corrupt ledger", n)
+			}
+		})
+	}
+}

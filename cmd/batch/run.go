@@ -121,6 +121,9 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		if errors.Is(err, checkpoint.ErrLocked) {
 			return usagef("%w", err)
 		}
+		if errors.Is(err, checkpoint.ErrCorrupt) {
+			return fmt.Errorf("open state %s: %w\nbatch: nothing was changed; the state cannot be trusted, so the job will not restart from row 0 by itself: restore %s from a backup, or delete it (or use another --state) to start over", state, err, state)
+		}
 		return fmt.Errorf("open state %s: %w", state, err)
 	}
 	defer ledger.Close()
