@@ -36,6 +36,14 @@ func (a runLedger) PutPending(ctx context.Context, p pipeline.Pending) error {
 		CreatedAt: p.CreatedAt, NextPoll: p.CreatedAt})
 }
 
+func (a runLedger) DeletePending(ctx context.Context, ids ...pipeline.PendingID) error {
+	out := make([]PendingID, len(ids))
+	for i, d := range ids {
+		out[i] = PendingID{Kind: string(d.Kind), Handle: d.Handle}
+	}
+	return a.l.DeletePending(ctx, out...)
+}
+
 func (a runLedger) Pending(ctx context.Context) ([]pipeline.Pending, error) {
 	ps, err := a.l.Pending(ctx)
 	if err != nil {

@@ -29,7 +29,7 @@ func newBulker(rv *resolver) *bulker {
 }
 
 // add queues key for the next upload.
-func (b *bulker) add(ctx context.Context, key string) {
+func (b *bulker) add(ctx context.Context, key string) error {
 	b.mu.Lock()
 	if len(b.keys) == 0 {
 		b.first = time.Now()
@@ -41,8 +41,9 @@ func (b *bulker) add(ctx context.Context, key string) {
 	}
 	b.mu.Unlock()
 	if batch != nil {
-		b.submit(ctx, batch)
+		return b.submit(ctx, batch)
 	}
+	return nil
 }
 
 // run uploads partial batches once they have waited BulkLinger, or as soon
@@ -64,41 +65,49 @@ func (b *bulker) run(ctx context.Context) error {
 		b.mu.Unlock()
 		if batch != nil {
 			b.rv.run.busy.Add(1)
-			b.submit(ctx, batch)
+			err := b.submit(ctx, batch)
 			b.rv.run.busy.Add(-1)
+			if err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// submit uploads one batch and parks the job.
-func (b *bulker) submit(ctx context.Context, keys []string) {
+// submit uploads one batch and parks the job. With a call budget smaller
+// than the batch it uploads what the budget allows; the rest waits for the
+// next run. It returns an error only when the ledger fails.
+func (b *bulker) submit(ctx context.Context, keys []string) error {
 	run := b.rv.run
-	if !run.reserveN(int64(len(keys))) {
-		return
+	if n := run.reserveUpTo(int64(len(keys))); n == 0 {
+		return nil
+	} else if n < int64(len(keys)) {
+		keys = keys[:n]
+		run.stop(ErrBudget)
 	}
 	run.stats.count("calls_bulk_jobs", 1)
 	run.stats.count("calls_verify", int64(len(keys)))
 	job, err := run.cfg.API.SubmitBulkVerify(ctx, keys)
 	if err != nil {
 		if run.fatal(err) {
-			return
+			return nil
 		}
 		run.stats.count("lookup_errors", int64(len(keys)))
 		for _, k := range keys {
 			b.rv.complete(k, nil, fmt.Errorf("bulk upload: %w", err))
 		}
-		return
+		return nil
 	}
 	now := time.Now()
 	if err := run.cfg.Ledger.PutPending(ctx, Pending{Kind: KindVerify, Handle: job.ID, Keys: keys, CreatedAt: now}); err != nil {
-		run.stop(fmt.Errorf("record bulk job %s: %w", job.ID, err))
-		return
+		return fmt.Errorf("record bulk job: %w", err)
 	}
 	due := now.Add(run.cfg.PollInitial)
 	if job.EstimatedCompletion.After(due) {
 		due = job.EstimatedCompletion
 	}
 	run.polls.add(&pollItem{kind: KindVerify, keys: keys, handle: job.ID, created: now, interval: run.cfg.PollInitial, due: due})
+	return nil
 }
 
 // poll checks a bulk job and, once it completed, joins its results.
@@ -124,6 +133,11 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 			return nil
 		}
 		if isGone(err) {
+			// The job is unknown to the server: forget it, so that a later
+			// run asks again instead of polling a dead handle.
+			if err := run.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindVerify, Handle: it.handle}); err != nil {
+				return err
+			}
 			for _, k := range it.keys {
 				b.rv.complete(k, nil, fmt.Errorf("bulk job %s: %w", it.handle, err))
 			}
@@ -132,6 +146,13 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 		run.log.Warn("bulk poll", "job", it.handle, "err", err)
 	}
 	now := time.Now()
+	if now.Sub(it.created) >= run.cfg.AsyncTimeout {
+		// Written as errors; the job stays in the ledger for a later run.
+		for _, k := range it.keys {
+			b.rv.complete(k, nil, fmt.Errorf("bulk job %s not completed within --async-timeout", it.handle))
+		}
+		return nil
+	}
 	it.interval = min(time.Duration(float64(it.interval)*1.5), run.cfg.PollMax)
 	it.due = now.Add(it.interval)
 	if st != nil && st.EstimatedCompletion.After(it.due) && st.EstimatedCompletion.Sub(now) < run.cfg.PollMax {
@@ -147,8 +168,7 @@ func (b *bulker) join(ctx context.Context, it *pollItem, res []customeros.Verifi
 	for i := range res {
 		byEmail[strings.ToLower(strings.TrimSpace(res[i].Email))] = &res[i]
 	}
-	done := PendingID{Kind: KindVerify, Handle: it.handle}
-	for i, k := range it.keys {
+	for _, k := range it.keys {
 		v, ok := byEmail[k]
 		if !ok {
 			b.rv.complete(k, nil, fmt.Errorf("address missing from bulk job %s results", it.handle))
@@ -158,13 +178,10 @@ func (b *bulker) join(ctx context.Context, it *pollItem, res []customeros.Verifi
 		if err != nil {
 			return err
 		}
-		var ids []PendingID
-		if i == len(it.keys)-1 {
-			ids = []PendingID{done}
-		}
-		if err := b.rv.store(ctx, k, a, ids...); err != nil {
+		if err := b.rv.store(ctx, k, a); err != nil {
 			return err
 		}
 	}
-	return nil
+	// Every answer is durable: the job is done with.
+	return b.rv.run.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindVerify, Handle: it.handle})
 }

@@ -72,7 +72,7 @@ type Output struct {
 	// Nested holds the structured results for JSON-shaped sinks, in order:
 	// e.g. {"email", …}, {"person", …}, {"organization", …}.
 	Nested []Field
-	// Raw holds the raw API response bodies by stage name ("verify",
+	// Raw holds the raw API response bodies by stage name ("verification",
 	// "person", "organization") for sinks that keep them.
 	Raw []Field
 	// Email is the normalized email ("" when there is none), the key for

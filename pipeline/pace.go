@@ -137,7 +137,7 @@ func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
 			e.paused = now.Add(o.RetryAfter)
 		}
 		e.cut(now, p.CutFactor, p)
-	case o.Status >= 500 || o.Err != nil:
+	case o.Status >= 500 || (o.Status == 0 && o.Err != nil):
 		e.fails++
 		if e.fails >= 5 {
 			e.fails = 0

@@ -95,15 +95,8 @@ type pollHeap []*pollItem
 
 func (h pollHeap) Len() int           { return len(h) }
 func (h pollHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h pollHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *pollHeap) Push(x any) {
-	it := x.(*pollItem)
-	it.index = len(*h)
-	*h = append(*h, it)
-}
+func (h pollHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *pollHeap) Push(x any)        { *h = append(*h, x.(*pollItem)) }
 func (h *pollHeap) Pop() any {
 	old := *h
 	n := len(old)

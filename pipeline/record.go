@@ -78,6 +78,7 @@ type Ledger interface {
 	// same transaction.
 	PutResult(ctx context.Context, r StoredResult, done ...PendingID) error
 	PutPending(ctx context.Context, p Pending) error
+	DeletePending(ctx context.Context, ids ...PendingID) error
 	Pending(ctx context.Context) ([]Pending, error)
 	Commit(ctx context.Context, p Progress) error
 }

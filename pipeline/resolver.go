@@ -174,8 +174,7 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		}
 	}
 	if rv.kind == KindVerify && run.cfg.VerifyMode == "bulk" {
-		rv.run.bulk.add(ctx, j.key)
-		return nil
+		return rv.run.bulk.add(ctx, j.key)
 	}
 	if !run.reserve() {
 		return nil
@@ -301,7 +300,11 @@ func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
 			return nil
 		}
 		if isGone(err) {
-			// The handle is unknown to the server: ask again next run.
+			// The handle is unknown to the server: forget it, so that a
+			// later run asks again instead of polling a dead handle.
+			if err := run.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindPerson, Handle: it.handle}); err != nil {
+				return err
+			}
 			run.stats.count("lookup_errors", 1)
 			rv.complete(it.key, nil, err)
 			return nil
@@ -336,6 +339,9 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 			a.stored.Status = StatusPending
 			a.stored.Verdict = StatusPending
 			if err := run.cfg.Ledger.PutResult(ctx, a.stored); err == nil {
+				if run.stored != nil {
+					run.stored.add(rv.kind, it.key)
+				}
 				run.stats.count("async_timeouts", 1)
 				rv.complete(it.key, a, nil)
 				return
@@ -387,19 +393,29 @@ func (r *Runner) fatal(err error) bool {
 
 // reserve takes one paid call from the budget. It stops the run and
 // returns false when the run is stopping or the budget is spent.
-func (r *Runner) reserve() bool { return r.reserveN(1) }
+func (r *Runner) reserve() bool { return r.reserveUpTo(1) == 1 }
 
-// reserveN takes n paid calls from the budget, all or nothing.
-func (r *Runner) reserveN(n int64) bool {
+// reserveUpTo takes up to n paid calls from the budget and returns how many
+// it took; 0 stops the run (the budget is spent, or it is stopping).
+func (r *Runner) reserveUpTo(n int64) int64 {
 	if r.stopping() {
-		return false
+		return 0
 	}
-	if r.calls.Add(n) > r.cfg.MaxCalls && r.cfg.MaxCalls > 0 {
-		r.calls.Add(-n)
-		r.stop(ErrBudget)
-		return false
+	if r.cfg.MaxCalls <= 0 {
+		r.calls.Add(n)
+		return n
 	}
-	return true
+	for {
+		used := r.calls.Load()
+		take := min(n, r.cfg.MaxCalls-used)
+		if take <= 0 {
+			r.stop(ErrBudget)
+			return 0
+		}
+		if r.calls.CompareAndSwap(used, used+take) {
+			return take
+		}
+	}
 }
 
 func verifyAnswer(key string, v *customeros.Verification) (*answer, error) {

@@ -111,6 +111,7 @@ type Runner struct {
 
 	busy     atomic.Int64 // jobs being worked on (API calls, ledger/cache lookups)
 	readDone atomic.Bool
+	inNext   atomic.Bool  // the reader waits on the input (stdin can block)
 	calls    atomic.Int64 // paid calls this run, reserved before sending
 
 	stored    *bloom // keys stored this run, when cfg.Fresh
@@ -168,6 +169,7 @@ func New(cfg Config) (*Runner, error) {
 		stopCh: make(chan struct{}),
 		stats:  newStats(cfg.Resume.Counters),
 	}
+	r.stats.seq.Store(cfg.Resume.Seq)
 	if cfg.Fresh {
 		r.stored = newBloom()
 	}
@@ -289,9 +291,14 @@ func (r *Runner) restorePending(ctx context.Context) error {
 			it.key = p.Keys[0]
 			r.resolvers[KindPerson].adopt(it.key)
 		case p.Kind == KindVerify && r.cfg.Stages.Verify && r.cfg.VerifyMode == "bulk":
-			it.keys = p.Keys
+			// Keys already answered are read from the ledger, not waited for.
 			for _, k := range p.Keys {
-				r.resolvers[KindVerify].adopt(k)
+				if s, err := r.cfg.Ledger.Result(ctx, KindVerify, k); err != nil {
+					return fmt.Errorf("read pending polls: %w", err)
+				} else if s == nil {
+					it.keys = append(it.keys, k)
+					r.resolvers[KindVerify].adopt(k)
+				}
 			}
 		default:
 			continue
@@ -316,7 +323,9 @@ func (r *Runner) read(ctx context.Context, total chan<- int64) error {
 		case <-ctx.Done():
 			return nil
 		}
+		r.inNext.Store(true)
 		row, err := r.cfg.Source.Next(ctx)
+		r.inNext.Store(false)
 		if errors.Is(err, io.EOF) {
 			<-r.window
 			total <- seq
@@ -514,7 +523,8 @@ func (r *Runner) write(ctx context.Context, total <-chan int64) (bool, error) {
 			defer t.Stop()
 			quiet = t.C
 		case <-quiet:
-			if !r.readDone.Load() || r.busy.Load() != 0 {
+			// A reader blocked on its input plans nothing more this run.
+			if !(r.readDone.Load() || r.inNext.Load()) || r.busy.Load() != 0 {
 				continue
 			}
 			// Nothing can become ready any more: write what is, commit, stop.
@@ -532,6 +542,10 @@ func (r *Runner) write(ctx context.Context, total <-chan int64) (bool, error) {
 			}
 			return end >= 0 && next == end, r.commit(ctx, next)
 		case <-ctx.Done():
+			// Out of grace (or failing): still record what was written.
+			if err := r.commit(context.WithoutCancel(ctx), next); err != nil {
+				return false, err
+			}
 			return false, ctx.Err()
 		}
 	}
@@ -545,7 +559,7 @@ func (r *Runner) emit(ctx context.Context, rec *record) error {
 		return r.cfg.Rejects.WriteReject(ctx, rec.reject)
 	}
 	out := rec.output(r.cols, r.cfg.Nested)
-	r.stats.countRow(rec)
+	r.stats.countRow(rec, r.cfg.Stages.Verify)
 	return r.cfg.Sink.Write(ctx, out)
 }
 

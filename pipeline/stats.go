@@ -34,12 +34,12 @@ func (s *Stats) count(name string, n int64) {
 }
 
 // countRow counts a written row by status and verdict.
-func (s *Stats) countRow(rec *record) {
+func (s *Stats) countRow(rec *record, verify bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.c["rows_written"]++
 	s.c["rows_"+rec.status()]++
-	if v := rec.verdict(); v != "" {
+	if v := rec.verdict(); v != "" && verify {
 		s.c["verdict_"+v]++
 	}
 	if rec.person.wanted {

@@ -30,7 +30,7 @@ type estimate struct {
 // It makes no API call.
 func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 	checker := contact.NewChecker()
-	src, err := openSource(ctx, c.Input, c.Map, checker, "", nil, e)
+	src, err := openSource(ctx, c.Input, c.Map, e.Stdin, "", nil)
 	if err != nil {
 		return err
 	}

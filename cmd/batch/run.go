@@ -128,9 +128,12 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	}
 	defer ledger.Close()
 
-	fp, err := fingerprint(ctx, c.Input)
+	fp, stdin, err := fingerprint(ctx, c.Input, e.Stdin)
 	if err != nil {
-		return usagef("input %s: %w", c.Input, err)
+		if errors.Is(err, os.ErrNotExist) {
+			return usagef("input %s: %w", c.Input, err)
+		}
+		return fmt.Errorf("input %s: %w", c.Input, err)
 	}
 	opts := c.options(verifyMode)
 	optJSON, _ := json.Marshal(opts)
@@ -176,7 +179,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if job != nil {
 		header = job.Header
 	}
-	src, err := openSource(ctx, c.Input, c.Map, checker, progress.Cursor, header, e)
+	src, err := openSource(ctx, c.Input, c.Map, stdin, progress.Cursor, header)
 	if err != nil {
 		return err
 	}

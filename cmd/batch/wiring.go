@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,19 +29,34 @@ type source interface {
 	Mapping() contact.Mapping
 }
 
-func fingerprint(ctx context.Context, input string) (string, error) {
+// fingerprint identifies the input for resume. For stdin it reads the head
+// of the stream and returns a reader that replays it, to read from instead.
+func fingerprint(ctx context.Context, input string, stdin io.Reader) (string, io.Reader, error) {
 	switch {
 	case input == "-":
-		return "stdin", nil
+		head := make([]byte, stdinHead)
+		n, err := io.ReadFull(stdin, head)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return "", nil, fmt.Errorf("read stdin: %w", err)
+		}
+		sum := sha256.Sum256(head[:n])
+		return "stdin head=" + hex.EncodeToString(sum[:]), io.MultiReader(bytes.NewReader(head[:n]), stdin), nil
 	case strings.HasPrefix(input, "s3://"):
-		return s3source.Fingerprint(ctx, input)
+		fp, err := s3source.Fingerprint(ctx, input)
+		return fp, stdin, err
 	}
-	return csvsource.Fingerprint(input)
+	fp, err := csvsource.Fingerprint(input)
+	return fp, stdin, err
 }
 
-func openSource(ctx context.Context, input string, overrides map[string]string, checker *contact.Checker, cursor string, header []string, e *env) (source, error) {
+// stdinHead is how much of stdin identifies it: a resume from stdin
+// checks that the same data is piped in again (its first 64 KiB).
+const stdinHead = 64 << 10
+
+func openSource(ctx context.Context, input string, overrides map[string]string, stdin io.Reader, cursor string, header []string) (source, error) {
 	opts := csvsource.Options{
 		MapHeader: func(h []string) (contact.Mapping, error) { return contact.MapHeader(h, overrides) },
+		Stdin:     stdin,
 	}
 	var (
 		src source
@@ -52,10 +71,10 @@ func openSource(ctx context.Context, input string, overrides map[string]string, 
 		src, err = csvsource.Open(ctx, input, opts, cursor, header)
 	}
 	if err != nil {
-		if errors.Is(err, contact.ErrUnmapped) || errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, contact.ErrUnmapped) || errors.Is(err, os.ErrNotExist) || errors.Is(err, csvsource.ErrUnsupportedEncoding) {
 			return nil, usagef("input %s: %w", input, err)
 		}
-		return nil, usageError{fmt.Errorf("input %s: %w", input, err)}
+		return nil, fmt.Errorf("input %s: %w", input, err) // e.g. storage unreachable: not a usage error
 	}
 	return src, nil
 }
@@ -90,9 +109,6 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 	if out == "-" {
 		format = filesink.CSV
 	}
-	if pos != "" && out != "-" {
-		reclaimPublished(out)
-	}
 	opts := filesink.DefaultOptions()
 	opts.Format, opts.Schema, opts.EscapeFormulas = format, schema, !c.NoEscape
 	s, err := filesink.Open(out, opts, pos)
@@ -102,21 +118,7 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 	return s, nil
 }
 
-// reclaimPublished handles a crash between publishing the output (rename
-// of the partial file) and recording the job as finished: the published
-// file is this job's, so it becomes the partial file again.
-func reclaimPublished(path string) {
-	if _, err := os.Stat(path + ".partial"); errors.Is(err, os.ErrNotExist) {
-		if _, err := os.Stat(path); err == nil {
-			os.Rename(path, path+".partial")
-		}
-	}
-}
-
 func openRejects(path string, pos pipeline.Position) (pipeline.RejectSink, error) {
-	if pos != "" {
-		reclaimPublished(path)
-	}
 	r, err := filesink.OpenRejects(path, pos)
 	if err != nil {
 		return nil, fmt.Errorf("rejects %s: %w", path, err)
