@@ -14,6 +14,8 @@ import (
 
 	"github.com/alecthomas/kong"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/contactbatch/batch/pipeline"
 )
 
 // CLI is the command line. Every flag can also be set in a YAML file
@@ -143,8 +145,9 @@ func exitCode(w io.Writer, err error) int {
 	case isUsage(err):
 		fmt.Fprintln(w, "batch:", err)
 		return ExitUsage
-	case errors.Is(err, errResumable):
+	case errors.Is(err, pipeline.ErrStopped):
 		fmt.Fprintln(w, "batch:", err)
+		fmt.Fprintln(w, "batch: the job is resumable: run the same command again to continue")
 		return ExitResumable
 	}
 	fmt.Fprintln(w, "batch:", err)

@@ -18,16 +18,6 @@ import (
 	"github.com/contactbatch/batch/pipeline"
 )
 
-// errResumable marks a stop that the same command resumes.
-var errResumable = errors.New("resumable")
-
-type resumableError struct{ err error }
-
-func (e resumableError) Error() string {
-	return e.err.Error() + "\nbatch: the job is resumable: run the same command again to continue"
-}
-func (e resumableError) Unwrap() []error { return []error{e.err, errResumable} }
-
 // jobOptions are the options that change a job's results: changing one
 // between runs of the same state is refused unless --restart.
 type jobOptions struct {
@@ -259,12 +249,6 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	}
 	if !e.quiet {
 		rep.print(e.Stderr)
-	}
-	switch {
-	case runErr == nil:
-		return nil
-	case errors.Is(runErr, pipeline.ErrStopped):
-		return resumableError{runErr}
 	}
 	return runErr
 }
