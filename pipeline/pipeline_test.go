@@ -328,3 +328,32 @@ func TestAsyncTimeoutWritesPending(t *testing.T) {
 		t.Errorf("pending handles in the ledger = %d, want 20", len(ps))
 	}
 }
+
+// TestFailedKeyCalledOnce checks that rows sharing a key whose lookup
+// failed for good get the error without another call.
+func TestFailedKeyCalledOnce(t *testing.T) {
+	opts := sandbox.DefaultOptions()
+	opts.Fail500 = 1 // every verify fails, retries included
+	h := newHarness(t, opts)
+	var b bytes.Buffer
+	b.WriteString("Email\n")
+	for range 50 {
+		b.WriteString("same.person@firm.com\n")
+	}
+	cfg, client := h.config(b.Bytes(), pipeline.Stages{Verify: true})
+	client.MaxAttempts = 2
+	_, sum, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.Counters["rows_error"]; got != 50 {
+		t.Errorf("rows in error = %d, want 50", got)
+	}
+	var calls int64
+	for _, n := range h.sb.Counters().Requests[sandbox.EpVerify] {
+		calls += n
+	}
+	if calls != 2 {
+		t.Errorf("verify requests = %d, want 2 (one lookup, one retry)", calls)
+	}
+}

@@ -23,6 +23,9 @@ type resolver struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight
+	// failed remembers keys whose lookup failed for good this run, so rows
+	// sharing the key get the same error without another call (bounded).
+	failed map[string]error
 
 	jobs chan job
 }
@@ -46,7 +49,7 @@ type job struct {
 }
 
 func newResolver(r *Runner, k Kind) *resolver {
-	return &resolver{run: r, kind: k, flights: map[string]*flight{}, jobs: make(chan job)}
+	return &resolver{run: r, kind: k, flights: map[string]*flight{}, failed: map[string]error{}, jobs: make(chan job)}
 }
 
 func (rv *resolver) enabled() bool {
@@ -84,6 +87,12 @@ func (rv *resolver) request(ctx context.Context, rec *record, l *lookup) {
 		rv.run.stats.count("dedupe_hits", 1)
 		return
 	}
+	if err, ok := rv.failed[l.key]; ok {
+		rv.mu.Unlock()
+		l.err = err
+		rv.run.lookupDone(rec)
+		return
+	}
 	rv.flights[l.key] = &flight{waiters: []waiter{{rec, l}}}
 	rv.mu.Unlock()
 	select {
@@ -101,6 +110,19 @@ func (rv *resolver) adopt(key string) {
 	if _, ok := rv.flights[key]; !ok {
 		rv.flights[key] = &flight{}
 	}
+}
+
+// maxFailed bounds the failed-key memory of a run.
+const maxFailed = 100_000
+
+// fail completes key with err and remembers the failure for later rows.
+func (rv *resolver) fail(key string, err error) {
+	rv.mu.Lock()
+	if len(rv.failed) < maxFailed {
+		rv.failed[key] = err
+	}
+	rv.mu.Unlock()
+	rv.complete(key, nil, err)
 }
 
 // complete hands the answer (or error) to every waiter of key.
@@ -199,7 +221,7 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 			return nil // the run is stopping; the row stays unwritten
 		}
 		run.stats.count("lookup_errors", 1)
-		rv.complete(j.key, nil, err)
+		rv.fail(j.key, err)
 		return nil
 	}
 	if a == nil {
