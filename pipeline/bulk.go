@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,6 +20,7 @@ type bulker struct {
 
 	mu    sync.Mutex
 	keys  []string
+	fors  []int64 // the row each key was first needed for
 	first time.Time
 }
 
@@ -28,20 +30,22 @@ func newBulker(rv *resolver) *bulker {
 	return b
 }
 
-// add queues key for the next upload.
-func (b *bulker) add(ctx context.Context, key string) error {
+// add queues key, needed for row seq, for the next upload.
+func (b *bulker) add(ctx context.Context, key string, seq int64) error {
 	b.mu.Lock()
 	if len(b.keys) == 0 {
 		b.first = time.Now()
 	}
 	b.keys = append(b.keys, key)
+	b.fors = append(b.fors, seq)
 	var batch []string
+	var fors []int64
 	if len(b.keys) >= b.rv.run.cfg.BulkSize {
-		batch, b.keys = b.keys, nil
+		batch, fors, b.keys, b.fors = b.keys, b.fors, nil, nil
 	}
 	b.mu.Unlock()
 	if batch != nil {
-		return b.submit(ctx, batch)
+		return b.submit(ctx, batch, fors)
 	}
 	return nil
 }
@@ -59,13 +63,14 @@ func (b *bulker) run(ctx context.Context) error {
 		}
 		b.mu.Lock()
 		var batch []string
+		var fors []int64
 		if len(b.keys) > 0 && (time.Since(b.first) >= b.rv.run.cfg.BulkLinger || b.rv.run.readDone.Load()) {
-			batch, b.keys = b.keys, nil
+			batch, fors, b.keys, b.fors = b.keys, b.fors, nil, nil
 		}
 		b.mu.Unlock()
 		if batch != nil {
 			b.rv.run.busy.Add(1)
-			err := b.submit(ctx, batch)
+			err := b.submit(ctx, batch, fors)
 			b.rv.run.busy.Add(-1)
 			if err != nil {
 				return err
@@ -77,16 +82,15 @@ func (b *bulker) run(ctx context.Context) error {
 // submit uploads one batch and parks the job. With a call budget smaller
 // than the batch it uploads what the budget allows; the rest waits for the
 // next run. It returns an error only when the ledger fails.
-func (b *bulker) submit(ctx context.Context, keys []string) error {
+func (b *bulker) submit(ctx context.Context, keys []string, fors []int64) error {
 	run := b.rv.run
 	if n := run.reserveUpTo(int64(len(keys))); n == 0 {
 		return nil
 	} else if n < int64(len(keys)) {
-		keys = keys[:n]
+		keys, fors = keys[:n], fors[:n]
 		run.stop(ErrBudget)
 	}
-	run.stats.count("calls_bulk_jobs", 1)
-	run.stats.count("calls_verify", int64(len(keys)))
+	run.stats.count("bulk_jobs", 1)
 	job, err := run.cfg.API.SubmitBulkVerify(ctx, keys)
 	if err != nil {
 		if run.fatal(err) {
@@ -99,14 +103,18 @@ func (b *bulker) submit(ctx context.Context, keys []string) error {
 		return nil
 	}
 	now := time.Now()
-	if err := run.cfg.Ledger.PutPending(ctx, Pending{Kind: KindVerify, Handle: job.ID, Keys: keys, CreatedAt: now}); err != nil {
+	data, err := json.Marshal(parked{For: fors})
+	if err != nil {
+		return err
+	}
+	if err := run.cfg.Ledger.PutPending(ctx, Pending{Kind: KindVerify, Handle: job.ID, Keys: keys, Data: data, CreatedAt: now}); err != nil {
 		return fmt.Errorf("record bulk job: %w", err)
 	}
 	due := now.Add(run.cfg.PollInitial)
 	if job.EstimatedCompletion.After(due) {
 		due = job.EstimatedCompletion
 	}
-	run.polls.add(&pollItem{kind: KindVerify, keys: keys, handle: job.ID, created: now, interval: run.cfg.PollInitial, due: due})
+	run.polls.add(&pollItem{kind: KindVerify, keys: keys, fors: fors, handle: job.ID, created: now, interval: run.cfg.PollInitial, due: due})
 	return nil
 }
 
@@ -168,13 +176,13 @@ func (b *bulker) join(ctx context.Context, it *pollItem, res []customeros.Verifi
 	for i := range res {
 		byEmail[strings.ToLower(strings.TrimSpace(res[i].Email))] = &res[i]
 	}
-	for _, k := range it.keys {
+	for i, k := range it.keys {
 		v, ok := byEmail[k]
 		if !ok {
 			b.rv.complete(k, nil, fmt.Errorf("address missing from bulk job %s results", it.handle))
 			continue
 		}
-		a, err := verifyAnswer(k, v)
+		a, err := verifyAnswer(k, v, it.fors[i])
 		if err != nil {
 			return err
 		}

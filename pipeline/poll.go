@@ -17,6 +17,7 @@ type pollItem struct {
 	throttles int
 	key       string   // person: the lookup key
 	keys      []string // bulk: the emails in the job
+	fors      []int64  // the rows the lookups were made for, one per key
 	handle    string
 	partial   []byte // person: the 202 body's decoded result, JSON
 	created   time.Time

@@ -41,6 +41,12 @@ type resultData struct {
 	Person       *customeros.PersonResult       `json:"person,omitempty"`
 	Organization *customeros.OrganizationResult `json:"organization,omitempty"`
 	Raw          json.RawMessage                `json:"raw,omitempty"`
+	// Origin says where the answer was bought: "call" (a paid call) or
+	// "cache" (an earlier run). For is the row it was fetched for: the
+	// writer counts it when that row is written, so counters move with
+	// the committed rows and survive crashes and resumes exactly.
+	Origin string `json:"origin,omitempty"`
+	For    int64  `json:"for"`
 }
 
 // PendingID names a durable poll handle.

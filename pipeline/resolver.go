@@ -84,7 +84,6 @@ func (rv *resolver) request(ctx context.Context, rec *record, l *lookup) {
 	if f, ok := rv.flights[l.key]; ok {
 		f.waiters = append(f.waiters, waiter{rec, l})
 		rv.mu.Unlock()
-		rv.run.stats.count("dedupe_hits", 1)
 		return
 	}
 	if err, ok := rv.failed[l.key]; ok {
@@ -170,7 +169,6 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		if err != nil {
 			return err
 		}
-		run.stats.count("dedupe_hits", 1)
 		rv.complete(j.key, a, nil)
 		return nil
 	}
@@ -181,22 +179,25 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		} else if s != nil {
 			a, err := decodeAnswer(*s)
 			if err == nil {
+				a.data.Origin, a.data.For = originCache, j.rec.seq
+				err = a.encode()
+			}
+			if err == nil {
 				// Copy into the ledger so a resume sees the same answer even
 				// if the cache entry expires meanwhile.
-				if err := run.cfg.Ledger.PutResult(ctx, *s); err != nil {
+				if err := run.cfg.Ledger.PutResult(ctx, a.stored); err != nil {
 					return err
 				}
 				if run.stored != nil {
 					run.stored.add(rv.kind, j.key)
 				}
-				run.stats.count("cache_hits", 1)
 				rv.complete(j.key, a, nil)
 				return nil
 			}
 		}
 	}
 	if rv.kind == KindVerify && run.cfg.VerifyMode == "bulk" {
-		return rv.run.bulk.add(ctx, j.key)
+		return rv.run.bulk.add(ctx, j.key, j.rec.seq)
 	}
 	if !run.reserve() {
 		return nil
@@ -207,7 +208,6 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		// try again after Retry-After without holding this worker (the
 		// pacer has slowed the endpoint meanwhile).
 		run.calls.Add(-1)
-		run.stats.count("calls_"+string(rv.kind), -1)
 		run.stats.count("throttled", 1)
 		var ae *customeros.APIError
 		errors.As(err, &ae)
@@ -251,14 +251,14 @@ func (rv *resolver) store(ctx context.Context, key string, a *answer, done ...Pe
 // lookup was parked for polling.
 func (rv *resolver) call(ctx context.Context, j job) (*answer, error) {
 	run := rv.run
-	run.stats.count("calls_"+string(rv.kind), 1)
+	seq := j.rec.seq
 	switch rv.kind {
 	case KindVerify:
 		v, err := run.cfg.API.VerifyEmail(ctx, j.key)
 		if err != nil {
 			return nil, err
 		}
-		return verifyAnswer(j.key, v)
+		return verifyAnswer(j.key, v, seq)
 	case KindPerson:
 		q := customeros.PersonQuery{IncludeMobile: run.cfg.IncludeMobile}
 		if k, ok := strings.CutPrefix(j.key, "email:"); ok {
@@ -274,9 +274,9 @@ func (rv *resolver) call(ctx context.Context, j job) (*answer, error) {
 			return nil, err
 		}
 		if p.Found && !p.Complete && p.ResultURL != "" {
-			return nil, rv.park(ctx, j.key, p)
+			return nil, rv.park(ctx, j.key, seq, p)
 		}
-		return personAnswer(j.key, p)
+		return personAnswer(j.key, p, seq)
 	default:
 		q := customeros.OrganizationQuery{}
 		if k, ok := strings.CutPrefix(j.key, "domain:"); ok {
@@ -288,13 +288,17 @@ func (rv *resolver) call(ctx context.Context, j job) (*answer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return orgAnswer(j.key, o)
+		return orgAnswer(j.key, o, seq)
 	}
 }
 
 // park makes a 202's result URL durable, then schedules its first poll.
-func (rv *resolver) park(ctx context.Context, key string, p *customeros.PersonResult) error {
-	data, err := json.Marshal(p)
+func (rv *resolver) park(ctx context.Context, key string, seq int64, p *customeros.PersonResult) error {
+	partial, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(parked{For: []int64{seq}, Partial: partial})
 	if err != nil {
 		return err
 	}
@@ -304,9 +308,16 @@ func (rv *resolver) park(ctx context.Context, key string, p *customeros.PersonRe
 		return err
 	}
 	rv.run.stats.count("async_parked", 1)
-	rv.run.polls.add(&pollItem{kind: KindPerson, key: key, handle: p.ResultURL, partial: data, created: now,
+	rv.run.polls.add(&pollItem{kind: KindPerson, key: key, fors: []int64{seq}, handle: p.ResultURL, partial: partial, created: now,
 		interval: rv.run.cfg.PollInitial, due: now.Add(rv.run.cfg.PollInitial)})
 	return nil
+}
+
+// parked is the Data of a pending handle: the rows the lookups were made
+// for (one per key) and, for a person, the 202's partial answer.
+type parked struct {
+	For     []int64         `json:"for"`
+	Partial json.RawMessage `json:"partial,omitempty"`
 }
 
 // pollPerson polls one parked person lookup.
@@ -337,7 +348,7 @@ func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
 	}
 	done := PendingID{Kind: KindPerson, Handle: it.handle}
 	if !p.Found || p.Complete {
-		a, err := personAnswer(it.key, p)
+		a, err := personAnswer(it.key, p, it.fors[0])
 		if err != nil {
 			return err
 		}
@@ -356,7 +367,7 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 	if now.Sub(it.created) >= run.cfg.AsyncTimeout {
 		var p customeros.PersonResult
 		_ = json.Unmarshal(it.partial, &p)
-		a, err := personAnswer(it.key, &p)
+		a, err := personAnswer(it.key, &p, it.fors[0])
 		if err == nil {
 			a.stored.Status = StatusPending
 			a.stored.Verdict = StatusPending
@@ -440,14 +451,20 @@ func (r *Runner) reserveUpTo(n int64) int64 {
 	}
 }
 
-func verifyAnswer(key string, v *customeros.Verification) (*answer, error) {
-	a := &answer{data: resultData{Verification: v, Raw: v.Raw}}
+// originCall and originCache are resultData.Origin values.
+const (
+	originCall  = "call"
+	originCache = "cache"
+)
+
+func verifyAnswer(key string, v *customeros.Verification, seq int64) (*answer, error) {
+	a := &answer{data: resultData{Verification: v, Raw: v.Raw, Origin: originCall, For: seq}}
 	a.stored = StoredResult{Kind: KindVerify, Key: key, Status: StatusFound, Verdict: string(v.Verdict)}
 	return a, a.encode()
 }
 
-func personAnswer(key string, p *customeros.PersonResult) (*answer, error) {
-	a := &answer{data: resultData{Person: p, Raw: p.Raw}}
+func personAnswer(key string, p *customeros.PersonResult, seq int64) (*answer, error) {
+	a := &answer{data: resultData{Person: p, Raw: p.Raw, Origin: originCall, For: seq}}
 	a.stored = StoredResult{Kind: KindPerson, Key: key, Status: StatusFound, Verdict: StatusFound}
 	if !p.Found {
 		a.stored.Status, a.stored.Verdict = StatusNotFound, StatusNotFound
@@ -455,8 +472,8 @@ func personAnswer(key string, p *customeros.PersonResult) (*answer, error) {
 	return a, a.encode()
 }
 
-func orgAnswer(key string, o *customeros.OrganizationResult) (*answer, error) {
-	a := &answer{data: resultData{Organization: o, Raw: o.Raw}}
+func orgAnswer(key string, o *customeros.OrganizationResult, seq int64) (*answer, error) {
+	a := &answer{data: resultData{Organization: o, Raw: o.Raw, Origin: originCall, For: seq}}
 	a.stored = StoredResult{Kind: KindOrg, Key: key, Status: StatusFound, Verdict: StatusFound}
 	if !o.Found {
 		a.stored.Status, a.stored.Verdict = StatusNotFound, StatusNotFound

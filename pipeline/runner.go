@@ -3,6 +3,7 @@ package pipeline
 import (
 	"container/heap"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -284,19 +285,23 @@ func (r *Runner) restorePending(ctx context.Context) error {
 	}
 	now := time.Now()
 	for _, p := range ps {
-		it := &pollItem{kind: p.Kind, handle: p.Handle, partial: p.Data, created: p.CreatedAt,
+		var pk parked
+		if err := json.Unmarshal(p.Data, &pk); err != nil || len(pk.For) != len(p.Keys) {
+			return fmt.Errorf("read pending polls: handle %s: bad record", p.Handle)
+		}
+		it := &pollItem{kind: p.Kind, handle: p.Handle, partial: pk.Partial, created: p.CreatedAt,
 			interval: r.cfg.PollInitial, due: now}
 		switch {
 		case p.Kind == KindPerson && r.cfg.Stages.EnrichPerson && len(p.Keys) == 1:
-			it.key = p.Keys[0]
+			it.key, it.fors = p.Keys[0], pk.For
 			r.resolvers[KindPerson].adopt(it.key)
 		case p.Kind == KindVerify && r.cfg.Stages.Verify && r.cfg.VerifyMode == "bulk":
 			// Keys already answered are read from the ledger, not waited for.
-			for _, k := range p.Keys {
+			for i, k := range p.Keys {
 				if s, err := r.cfg.Ledger.Result(ctx, KindVerify, k); err != nil {
 					return fmt.Errorf("read pending polls: %w", err)
 				} else if s == nil {
-					it.keys = append(it.keys, k)
+					it.keys, it.fors = append(it.keys, k), append(it.fors, pk.For[i])
 					r.resolvers[KindVerify].adopt(k)
 				}
 			}

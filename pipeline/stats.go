@@ -45,6 +45,24 @@ func (s *Stats) countRow(rec *record, verify bool) {
 	if rec.person.wanted {
 		s.c["person_"+rec.person.statusText()]++
 	}
+	// Where each answer came from, counted with the row it was bought for,
+	// so the figures move with the committed rows (exact across resumes).
+	for _, l := range []struct {
+		kind Kind
+		l    *lookup
+	}{{KindVerify, &rec.verify}, {KindPerson, &rec.person}, {KindOrg, &rec.org}} {
+		if !l.l.wanted || l.l.res == nil {
+			continue
+		}
+		switch d := l.l.res.data; {
+		case d.For != rec.seq || d.Origin == "":
+			s.c["dedupe_hits"]++
+		case d.Origin == originCall:
+			s.c["calls_"+string(l.kind)]++
+		case d.Origin == originCache:
+			s.c["cache_hits"]++
+		}
+	}
 	if rec.org.wanted {
 		s.c["org_"+rec.org.statusText()]++
 	}

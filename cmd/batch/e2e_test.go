@@ -415,6 +415,17 @@ func crashResume(t *testing.T, sink string) {
 			t.Fatalf("table after %d kills differs from the uninterrupted run:\n%.2000s\nwant:\n%.2000s", kills, got, want)
 		}
 	}
+	// The job's counters equal the uninterrupted run's: answers bought are
+	// counted with the rows they were bought for, whatever the kills.
+	refRep, rep := readReport(t, filepath.Join(dir, "ref.state", "report.json")), readReport(t, filepath.Join(state, "report.json"))
+	for k, want := range refRep.Counters {
+		if strings.HasPrefix(k, "rows_") || strings.HasPrefix(k, "verdict_") || strings.HasPrefix(k, "calls_") ||
+			k == "dedupe_hits" || k == "cache_hits" {
+			if got := rep.Counters[k]; got != want {
+				t.Errorf("counter %s after %d kills = %d, uninterrupted run = %d", k, kills, got, want)
+			}
+		}
+	}
 	// Each kill can lose at most the calls in flight: workers per stage.
 	if rep, limit := em.repeated(), int64(kills*workers*3); rep > limit {
 		t.Errorf("repeated billable calls = %d, want <= %d (%d kills x %d in flight)", rep, limit, kills, workers*3)
