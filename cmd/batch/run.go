@@ -188,10 +188,12 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	defer release(sink) // a no-op once the run published it
 	rejects, err := openRejects(c.rejectsPath(state), pipeline.Position(progress.RejectPos))
 	if err != nil {
 		return err
 	}
+	defer release(rejects)
 
 	var cache pipeline.Cache
 	if !c.NoCache {
@@ -234,15 +236,6 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	stopProgress := startProgress(e, c.Progress, runner, src)
 	sum, runErr := runner.Run(ctx)
 	stopProgress()
-	if runErr != nil {
-		// Unfinished: close the files without publishing them.
-		for _, s := range []any{sink, rejects} {
-			if r, ok := s.(interface{ Release() error }); ok {
-				r.Release()
-			}
-		}
-	}
-
 	rep := newReport(c, state, sum, client.Stats(), runErr)
 	if err := rep.write(c.reportPath(state)); err != nil {
 		e.log.Warn("write report", "err", err)
@@ -261,6 +254,14 @@ func wantsNested(out string) bool {
 	}
 	path := strings.ToLower(s3KeyPath(out))
 	return strings.HasSuffix(path, ".jsonl") || strings.HasSuffix(path, ".ndjson")
+}
+
+// release closes an output that was not published (a stopped or failed
+// run) without publishing it; after a successful Close it does nothing.
+func release(s any) {
+	if r, ok := s.(interface{ Release() error }); ok {
+		r.Release()
+	}
 }
 
 func (c *RunCmd) reportPath(state string) string {

@@ -240,6 +240,19 @@ func (s *Sink) Close(ctx context.Context) error {
 	return errors.Join(err, s.be.close())
 }
 
+// Release closes the database connections of a run that stopped before
+// the end, without writing rows buffered since the last Commit (a resume
+// writes them again). It is safe after Close.
+func (s *Sink) Release() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	clear(s.buf)
+	s.buf = s.buf[:0]
+	return s.be.close()
+}
+
 func (s *Sink) flush(ctx context.Context) error {
 	if len(s.buf) == 0 {
 		return nil
