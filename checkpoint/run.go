@@ -24,11 +24,7 @@ func (a runLedger) Result(ctx context.Context, kind pipeline.Kind, key string) (
 }
 
 func (a runLedger) PutResult(ctx context.Context, r pipeline.StoredResult, done ...pipeline.PendingID) error {
-	ids := make([]PendingID, len(done))
-	for i, d := range done {
-		ids[i] = PendingID{Kind: string(d.Kind), Handle: d.Handle}
-	}
-	return a.l.PutResult(ctx, result(r), ids...)
+	return a.l.PutResult(ctx, result(r), pendingIDs(done)...)
 }
 
 func (a runLedger) PutPending(ctx context.Context, p pipeline.Pending) error {
@@ -37,11 +33,7 @@ func (a runLedger) PutPending(ctx context.Context, p pipeline.Pending) error {
 }
 
 func (a runLedger) DeletePending(ctx context.Context, ids ...pipeline.PendingID) error {
-	out := make([]PendingID, len(ids))
-	for i, d := range ids {
-		out[i] = PendingID{Kind: string(d.Kind), Handle: d.Handle}
-	}
-	return a.l.DeletePending(ctx, out...)
+	return a.l.DeletePending(ctx, pendingIDs(ids)...)
 }
 
 func (a runLedger) Pending(ctx context.Context) ([]pipeline.Pending, error) {
@@ -75,6 +67,14 @@ func (a runCache) Get(ctx context.Context, kind pipeline.Kind, key string) (*pip
 
 func (a runCache) Put(ctx context.Context, r pipeline.StoredResult) error {
 	return a.c.Put(ctx, result(r))
+}
+
+func pendingIDs(ids []pipeline.PendingID) []PendingID {
+	out := make([]PendingID, len(ids))
+	for i, d := range ids {
+		out[i] = PendingID{Kind: string(d.Kind), Handle: d.Handle}
+	}
+	return out
 }
 
 func stored(r *Result) *pipeline.StoredResult {

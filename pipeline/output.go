@@ -215,6 +215,20 @@ func decodeAnswer(s StoredResult) (*answer, error) {
 	return a, nil
 }
 
+// kinds lists the lookup kinds in output order.
+func kinds() [3]Kind { return [3]Kind{KindVerify, KindPerson, KindOrg} }
+
+// lookup returns rec's lookup of kind k.
+func (r *record) lookup(k Kind) *lookup {
+	switch k {
+	case KindVerify:
+		return &r.verify
+	case KindPerson:
+		return &r.person
+	}
+	return &r.org
+}
+
 // record is one input row on its way through the run.
 type record struct {
 	seq    int64
@@ -233,7 +247,8 @@ type record struct {
 
 func (r *record) status() string {
 	pending := false
-	for _, l := range []*lookup{&r.verify, &r.person, &r.org} {
+	for _, k := range kinds() {
+		l := r.lookup(k)
 		if !l.wanted {
 			continue
 		}
@@ -255,7 +270,8 @@ func (r *record) status() string {
 
 func (r *record) errorText() string {
 	var msgs []string
-	for _, l := range []*lookup{&r.verify, &r.person, &r.org} {
+	for _, k := range kinds() {
+		l := r.lookup(k)
 		if l.wanted && l.err != nil {
 			msgs = append(msgs, l.err.Error())
 		}

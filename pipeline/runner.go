@@ -177,7 +177,7 @@ func New(cfg Config) (*Runner, error) {
 	r.polls = newScheduler()
 	r.pollJobs = make(chan *pollItem)
 	r.resolvers = map[Kind]*resolver{}
-	for _, k := range []Kind{KindVerify, KindPerson, KindOrg} {
+	for _, k := range kinds() {
 		r.resolvers[k] = newResolver(r, k)
 	}
 	return r, nil
@@ -371,26 +371,13 @@ func (r *Runner) plan(ctx context.Context, rec *record) {
 			}
 		}
 	}
-	for _, lk := range Lookups(rec.contact, rec.checks, r.cfg.Stages, r.cfg.SendInvalid) {
-		l := lookup{wanted: true, key: lk.Key}
-		switch lk.Kind {
-		case KindVerify:
-			rec.verify = l
-		case KindPerson:
-			rec.person = l
-		case KindOrg:
-			rec.org = l
-		}
+	wanted := Lookups(rec.contact, rec.checks, r.cfg.Stages, r.cfg.SendInvalid)
+	for _, lk := range wanted {
+		*rec.lookup(lk.Kind) = lookup{wanted: true, key: lk.Key}
 	}
-	rec.waiting.Store(1)
-	for _, l := range []struct {
-		k Kind
-		l *lookup
-	}{{KindVerify, &rec.verify}, {KindPerson, &rec.person}, {KindOrg, &rec.org}} {
-		if l.l.wanted {
-			rec.waiting.Add(1)
-			r.resolvers[l.k].request(ctx, rec, l.l)
-		}
+	rec.waiting.Store(int32(1 + len(wanted)))
+	for _, lk := range wanted {
+		r.resolvers[lk.Kind].request(ctx, rec, rec.lookup(lk.Kind))
 	}
 	r.lookupDone(rec)
 }

@@ -47,18 +47,16 @@ func (s *Stats) countRow(rec *record, verify bool) {
 	}
 	// Where each answer came from, counted with the row it was bought for,
 	// so the figures move with the committed rows (exact across resumes).
-	for _, l := range []struct {
-		kind Kind
-		l    *lookup
-	}{{KindVerify, &rec.verify}, {KindPerson, &rec.person}, {KindOrg, &rec.org}} {
-		if !l.l.wanted || l.l.res == nil {
+	for _, k := range kinds() {
+		l := rec.lookup(k)
+		if !l.wanted || l.res == nil {
 			continue
 		}
-		switch d := l.l.res.data; {
+		switch d := l.res.data; {
 		case d.For != rec.seq || d.Origin == "":
 			s.c["dedupe_hits"]++
 		case d.Origin == originCall:
-			s.c["calls_"+string(l.kind)]++
+			s.c["calls_"+string(k)]++
 		case d.Origin == originCache:
 			s.c["cache_hits"]++
 		}

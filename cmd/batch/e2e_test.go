@@ -109,15 +109,29 @@ func runBatch(t *testing.T, url string, args ...string) result {
 	cmd := batchCmd(t, url, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code := exitStatus(t, cmd.Run())
 	return result{code, out.String(), errb.String()}
+}
+
+// exitStatus is a finished command's exit code: 0, the code, or -1 when a
+// signal killed it. Any other failure to run ends the test.
+func exitStatus(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	t.Fatal(err)
+	return 0
+}
+
+// lineCount counts the lines of a file.
+func lineCount(t *testing.T, path string) int {
+	t.Helper()
+	return bytes.Count(readFile(t, path), []byte("\n"))
 }
 
 func mustRun(t *testing.T, url string, args ...string) result {
@@ -382,8 +396,7 @@ func crashResume(t *testing.T, sink string) {
 		time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == -1 {
+		if exitStatus(t, err) == -1 {
 			kills++
 			continue
 		}
@@ -457,7 +470,7 @@ func TestStopsResumablyOnAuthAndCredits(t *testing.T) {
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("resume with the right key: %v\n%s", err, b)
 		}
-		if got := bytes.Count(readFile(t, out), []byte("\n")); got != 301 {
+		if got := lineCount(t, out); got != 301 {
 			t.Errorf("output lines = %d, want 301", got)
 		}
 	})
@@ -475,7 +488,7 @@ func TestStopsResumablyOnAuthAndCredits(t *testing.T) {
 		// Top up: a new emulator account with no credit cap.
 		em2 := startEmulator(t, sandbox.DefaultOptions())
 		mustRun(t, em2.URL, args...)
-		if got := bytes.Count(readFile(t, out), []byte("\n")); got != 301 {
+		if got := lineCount(t, out); got != 301 {
 			t.Errorf("output lines = %d, want 301", got)
 		}
 		if total := paid + em2.billable(); total > 300+16 {
@@ -533,9 +546,7 @@ func TestInterruptAndResume(t *testing.T) {
 	}
 	time.Sleep(700 * time.Millisecond)
 	cmd.Process.Signal(os.Interrupt)
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != ExitResumable {
+	if err := cmd.Wait(); exitStatus(t, err) != ExitResumable {
 		t.Fatalf("after SIGINT: %v, want exit %d\n%s", err, ExitResumable, errb.String())
 	}
 	if _, err := os.Stat(out); err == nil {
@@ -562,7 +573,7 @@ func TestInterruptAndResume(t *testing.T) {
 		}
 	})
 	mustRun(t, em.URL, args...)
-	if got := bytes.Count(readFile(t, out), []byte("\n")); got != 2001 {
+	if got := lineCount(t, out); got != 2001 {
 		t.Errorf("output lines = %d, want 2001", got)
 	}
 	if rep := em.repeated(); rep > 16 {
@@ -588,7 +599,7 @@ func TestRefusesChangedInput(t *testing.T) {
 		t.Fatalf("changed options: exit %d, want %d\n%s", r.code, ExitUsage, r.stderr)
 	}
 	mustRun(t, em.URL, append(args, "--restart")...)
-	if got := bytes.Count(readFile(t, out), []byte("\n")); got != 61 {
+	if got := lineCount(t, out); got != 61 {
 		t.Errorf("output lines after --restart = %d, want 61", got)
 	}
 }
@@ -669,13 +680,8 @@ func TestKeyNeverLeaks(t *testing.T) {
 			"--cache", filepath.Join(dir, tc.name+"-cache.db"), "--log-format", "json", "--progress", "log")
 		cmd.Env = append(cmd.Env, "CUSTOMEROS_API_KEY="+canary)
 		b, err := cmd.CombinedOutput()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		if code != tc.code {
-			t.Fatalf("%s: exit %d, want %d\n%s", tc.name, code, tc.code, b)
+		if code := exitStatus(t, err); code != tc.code {
+			t.Fatalf("%s: exit %d, want %d\n%s", tc.name, exitStatus(t, err), tc.code, b)
 		}
 		outputs = append(outputs, string(b))
 	}
@@ -759,13 +765,7 @@ func TestStdinResume(t *testing.T) {
 		cmd.Stdin = f
 		var errb bytes.Buffer
 		cmd.Stderr = &errb
-		err = cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		return result{code: code, stderr: errb.String()}
+		return result{code: exitStatus(t, cmd.Run()), stderr: errb.String()}
 	}
 	if r := pipe(in, "--max-calls", "100"); r.code != ExitResumable {
 		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
@@ -776,7 +776,7 @@ func TestStdinResume(t *testing.T) {
 	if r := pipe(in); r.code != 0 {
 		t.Fatalf("resume with the same data: exit %d\n%s", r.code, r.stderr)
 	}
-	if got := bytes.Count(readFile(t, out), []byte("\n")); got != 301 {
+	if got := lineCount(t, out); got != 301 {
 		t.Errorf("output lines = %d, want 301", got)
 	}
 	if n := em.requests(sandbox.EpVerify); n != 300 {
@@ -821,7 +821,7 @@ func TestBulkJobSurvivesKill(t *testing.T) {
 	if n := em.requests(sandbox.EpVerify); n != 0 {
 		t.Errorf("%d single verify calls in bulk mode", n)
 	}
-	if got := bytes.Count(readFile(t, out), []byte("\n")); got != 401 {
+	if got := lineCount(t, out); got != 401 {
 		t.Errorf("output lines = %d, want 401", got)
 	}
 	if rep := em.repeated(); rep != 0 {

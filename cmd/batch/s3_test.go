@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -93,9 +92,7 @@ func TestS3KillResumesWithRangedGET(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != -1 {
+	if err := cmd.Wait(); exitStatus(t, err) != -1 {
 		t.Fatalf("run was not killed: %v", err)
 	}
 	before := len(s3.Gets())
