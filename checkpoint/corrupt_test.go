@@ -30,7 +30,9 @@ func buildCorpus(t *testing.T) corpus {
 	t.Helper()
 	ctx := context.Background()
 	c := corpus{dir: t.TempDir()}
-	l, err := checkpoint.Open(ctx, c.dir)
+	// 1000 of the 1500 results are moved into the database, 500 stay in
+	// the results log.
+	l, err := checkpoint.OpenRotateAt(ctx, c.dir, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +66,15 @@ func buildCorpus(t *testing.T) corpus {
 	if _, err := os.Stat(filepath.Join(c.dir, "ledger.db-wal")); err == nil {
 		t.Fatal("WAL left after Close; the cases below assume a checkpointed database")
 	}
+	db, err := openRaw(filepath.Join(c.dir, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM result`).Scan(&n); err != nil || n != 1000 {
+		t.Fatalf("result table holds %d rows (%v), want 1000 moved from the results log", n, err)
+	}
 	return c
 }
 
@@ -71,7 +82,7 @@ func buildCorpus(t *testing.T) corpus {
 func (c corpus) copyTo(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, n := range []string{"ledger.db", "job.json"} {
+	for _, n := range []string{"ledger.db", "job.json", "results.log"} {
 		b, err := os.ReadFile(filepath.Join(c.dir, n))
 		if err != nil {
 			t.Fatal(err)
@@ -130,6 +141,7 @@ func TestCorruptionDetectedAtOpen(t *testing.T) {
 	c := buildCorpus(t)
 	db := func(dir string) string { return filepath.Join(dir, "ledger.db") }
 	marker := func(dir string) string { return filepath.Join(dir, "job.json") }
+	rlog := func(dir string) string { return filepath.Join(dir, "results.log") }
 	other := buildCorpus(t)
 	tests := []struct {
 		name   string
@@ -145,6 +157,17 @@ func TestCorruptionDetectedAtOpen(t *testing.T) {
 			os.WriteFile(db(dir), b, 0o600)
 		}},
 		{"marker deleted", func(t *testing.T, dir string) { os.Remove(marker(dir)) }},
+		{"results log deleted", func(t *testing.T, dir string) { os.Remove(rlog(dir)) }},
+		{"results log emptied", func(t *testing.T, dir string) { os.Truncate(rlog(dir), 0) }},
+		{"results log header zeroed", func(t *testing.T, dir string) { writeAt(t, rlog(dir), 0, make([]byte, 20)) }},
+		{"results log cut short", func(t *testing.T, dir string) {
+			fi, _ := os.Stat(rlog(dir))
+			os.Truncate(rlog(dir), fi.Size()-1)
+		}},
+		{"results log from another ledger", func(t *testing.T, dir string) {
+			b, _ := os.ReadFile(rlog(other.dir))
+			os.WriteFile(rlog(dir), b, 0o600)
+		}},
 		{"marker truncated", func(t *testing.T, dir string) { os.Truncate(marker(dir), 20) }},
 		{"marker emptied", func(t *testing.T, dir string) { os.Truncate(marker(dir), 0) }},
 		{"marker edited", func(t *testing.T, dir string) {
@@ -170,7 +193,15 @@ func TestCorruptionDetectedAtOpen(t *testing.T) {
 
 func TestCorruptionNeverSilent(t *testing.T) {
 	c := buildCorpus(t)
-	fi, err := os.Stat(filepath.Join(c.dir, "ledger.db"))
+	for _, name := range []string{"ledger.db", "results.log"} {
+		t.Run(name, func(t *testing.T) { c.damageFile(t, name) })
+	}
+}
+
+// damageFile truncates and bit-flips one file of the corpus's state
+// directory and checks the oracle each time.
+func (c corpus) damageFile(t *testing.T, name string) {
+	fi, err := os.Stat(filepath.Join(c.dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +209,7 @@ func TestCorruptionNeverSilent(t *testing.T) {
 	t.Run("truncate", func(t *testing.T) {
 		for _, n := range []int64{512, 4096 + 1, 8192, size / 4, size / 2, size - 4096, size - 1} {
 			dir := c.copyTo(t)
-			os.Truncate(filepath.Join(dir, "ledger.db"), n)
+			os.Truncate(filepath.Join(dir, name), n)
 			if !c.check(t, dir) {
 				t.Errorf("truncation to %d of %d bytes went undetected", n, size)
 			}
@@ -200,7 +231,7 @@ func TestCorruptionNeverSilent(t *testing.T) {
 				off = rng.Int64N(100) // the header
 			}
 			b := []byte{0}
-			f, err := os.OpenFile(filepath.Join(dir, "ledger.db"), os.O_RDWR, 0)
+			f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +248,7 @@ func TestCorruptionNeverSilent(t *testing.T) {
 			}
 		}
 	})
-	t.Logf("%d of %d single-bit flips detected; for the others every record read back intact", detected, flips)
+	t.Logf("%s: %d of %d single-bit flips detected; for the others every record read back intact", name, detected, flips)
 }
 
 // sameResult is cmp.Equal for results, fast enough for thousands of calls.

@@ -57,6 +57,9 @@ type Ledger struct {
 	rdb    *sql.DB
 	getRes *sql.Stmt
 
+	j        *journal // the results log
+	rotateAt int      // results-log records that trigger a rotation
+
 	mu  sync.RWMutex
 	key *keyer // nil until a job is started
 
@@ -68,9 +71,12 @@ type Ledger struct {
 type options struct {
 	sync     syncMode
 	maxBatch int
+	rotateAt int
 }
 
-func defaultOptions() options { return options{sync: syncNormal, maxBatch: DefaultMaxBatch} }
+func defaultOptions() options {
+	return options{sync: syncNormal, maxBatch: DefaultMaxBatch, rotateAt: DefaultRotateAt}
+}
 
 // Open opens (creating if needed) the ledger in dir and takes the directory's
 // lock. It returns ErrLocked if another process holds it and ErrCorrupt if
@@ -87,7 +93,7 @@ func open(ctx context.Context, dir string, o options) (_ *Ledger, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Ledger{dir: dir, lock: lock}
+	l := &Ledger{dir: dir, lock: lock, rotateAt: o.rotateAt}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -109,9 +115,9 @@ func open(ctx context.Context, dir string, o options) (_ *Ledger, err error) {
 	case statErr != nil:
 		// A fresh directory: leftovers of a deleted database must not be
 		// replayed into the new one.
-		for _, s := range []string{"-wal", "-shm"} {
-			if err := os.Remove(dbPath + s); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("checkpoint: remove stale %s%s: %w", dbPath, s, err)
+		for _, p := range []string{dbPath + "-wal", dbPath + "-shm", l.path(journalName), l.path(journalName) + ".tmp"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("checkpoint: remove stale %s: %w", p, err)
 			}
 		}
 	}
@@ -236,7 +242,8 @@ func (l *Ledger) initSchema(ctx context.Context, started bool) error {
 	if _, err := tx.ExecContext(ctx, ledgerSchema); err != nil {
 		return l.dbErr("create schema in", err)
 	}
-	for k, v := range map[string][]byte{"schema": []byte(schemaVersion), "ledger_id": []byte(hex.EncodeToString(id)), "keyset": keySet{}.encode()} {
+	for k, v := range map[string][]byte{"schema": []byte(schemaVersion), "ledger_id": []byte(hex.EncodeToString(id)), "keyset": keySet{}.encode(),
+		"rlog": newJournalMeta(1).encode()} {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES (?, ?)`, k, v); err != nil {
 			return l.dbErr("create schema in", err)
 		}
@@ -291,7 +298,18 @@ func (l *Ledger) check(ctx context.Context, c *sql.Conn, m *marker, st *stmts) (
 	if err := c.QueryRowContext(ctx, `SELECT count(*) FROM pending`).Scan(&npending); err != nil {
 		return ks, l.corruptOr("count pending in", err)
 	}
-	empty := ks.N == 0 && npending == 0 && p == nil
+	jm := newJournalMeta(1) // a ledger written before the results log existed
+	if b, ok := meta["rlog"]; ok {
+		if jm, err = decodeJournalMeta(b); err != nil {
+			return ks, err
+		}
+	}
+	jl, nlogged, err := openJournal(l.dir, string(meta["ledger_id"]), jm, st == nil)
+	if err != nil {
+		return ks, err
+	}
+	l.j = jl
+	empty := ks.N == 0 && npending == 0 && p == nil && nlogged == 0
 	switch {
 	case m != nil && j == nil:
 		// Reset committed, the marker removal did not happen.
@@ -383,6 +401,9 @@ func (l *Ledger) Close() error {
 		var errs []error
 		if l.w != nil {
 			l.w.close()
+		}
+		if l.j != nil {
+			errs = append(errs, l.j.close())
 		}
 		if l.getRes != nil {
 			errs = append(errs, l.getRes.Close())
@@ -505,6 +526,11 @@ func (l *Ledger) Reset(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.j.rot.Lock()
+	defer l.j.rot.Unlock()
+	l.j.pause()
+	defer l.j.resume()
+	jm := newJournalMeta(l.j.meta.Gen + 1)
 	err := l.w.doSync(ctx, func(ctx context.Context, t *txn) error {
 		for _, q := range []string{`DELETE FROM job`, `DELETE FROM progress`, `DELETE FROM result`, `DELETE FROM pending`} {
 			if _, err := t.conn.ExecContext(ctx, q); err != nil {
@@ -512,9 +538,16 @@ func (l *Ledger) Reset(ctx context.Context) error {
 			}
 		}
 		*t.ks = keySet{}
+		if _, err := t.st.putMeta.ExecContext(ctx, "rlog", jm.encode()); err != nil {
+			return fmt.Errorf("checkpoint: reset: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	l.j.meta = jm
+	if err := l.j.create(jm.Gen); err != nil {
 		return err
 	}
 	if err := removeMarker(l.path(markerName), l.dir); err != nil {

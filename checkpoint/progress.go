@@ -85,10 +85,27 @@ func (l *Ledger) Commit(ctx context.Context, p Progress) error {
 		return fmt.Errorf("checkpoint: encode progress: %w", err)
 	}
 	sum := docSum(string(doc))
-	return l.w.do(ctx, func(ctx context.Context, t *txn) error {
+	// The results log is fsynced up to the length this commit records, so
+	// the database is never ahead of it, even after a power loss.
+	l.j.rot.Lock()
+	defer l.j.rot.Unlock()
+	end, err := l.j.sync()
+	if err != nil {
+		return err
+	}
+	jm := l.j.meta
+	jm.Committed = end
+	err = l.w.do(ctx, func(ctx context.Context, t *txn) error {
 		if _, err := t.st.putProgress.ExecContext(ctx, doc, sum); err != nil {
+			return fmt.Errorf("checkpoint: store progress: %w", err)
+		}
+		if _, err := t.st.putMeta.ExecContext(ctx, "rlog", jm.encode()); err != nil {
 			return fmt.Errorf("checkpoint: store progress: %w", err)
 		}
 		return nil
 	})
+	if err == nil {
+		l.j.meta = jm
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -43,13 +44,29 @@ type pendingDoc struct {
 }
 
 // Result returns the answer stored for (kind, key) in this job, or nil, nil
-// when there is none. A row failing its checksum is ErrCorrupt.
+// when there is none. A record failing its checksum is ErrCorrupt.
 func (l *Ledger) Result(ctx context.Context, kind, key string) (*Result, error) {
 	kr, err := l.keyer()
 	if err != nil {
 		return nil, err
 	}
 	k := kr.key(kind, key)
+	if off, ok := l.j.lookup(prefixOf(k)); ok {
+		rec, err := l.j.read(off)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(rec.k, k) {
+			if rec.kind != kind {
+				return nil, fmt.Errorf("%w: a %s result in %s has another kind", ErrCorrupt, kind, l.j.path)
+			}
+			r := Result{Kind: rec.kind, Key: key, Status: rec.status, Verdict: rec.verdict, FetchedAt: time.Unix(0, rec.fetched).UTC()}
+			if rec.data != nil {
+				r.Data = json.RawMessage(rec.data)
+			}
+			return &r, nil
+		}
+	}
 	var (
 		r       = Result{Key: key}
 		data    []byte
@@ -74,9 +91,10 @@ func (l *Ledger) Result(ctx context.Context, kind, key string) (*Result, error) 
 }
 
 // PutResult stores r (replacing an earlier answer for the same kind and key)
-// and deletes the given pending handles in the same transaction. It returns
-// once the transaction is committed, batched with concurrent writes. If ctx
-// ends first it returns ctx.Err() and r may or may not be stored.
+// in the results log, then deletes the given pending handles. It returns
+// once r is written, batched with concurrent writes; a crash between the
+// two steps leaves handles whose keys are answered, which a resume drops.
+// If ctx ends first it returns ctx.Err() and r may or may not be stored.
 func (l *Ledger) PutResult(ctx context.Context, r Result, donePending ...PendingID) error {
 	if l.readOnly {
 		return errReadOnly
@@ -88,29 +106,117 @@ func (l *Ledger) PutResult(ctx context.Context, r Result, donePending ...Pending
 	if r.Kind == "" || r.Key == "" {
 		return errors.New("checkpoint: result needs a kind and a key")
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if r.FetchedAt.IsZero() {
 		r.FetchedAt = time.Now()
 	}
 	k := kr.key(r.Kind, r.Key)
-	var data []byte
-	if r.Data != nil {
-		data = slices.Clone([]byte(r.Data))
+	rec := appendRecord(nil, record{k: k, kind: r.Kind, status: r.Status, verdict: r.Verdict, data: r.Data, fetched: r.FetchedAt.UnixNano()})
+	if err := l.j.append(rec, prefixOf(k)); err != nil {
+		return err
 	}
-	fetched := r.FetchedAt.UnixNano()
-	sum := resultSum(k, r.Kind, r.Status, r.Verdict, data, fetched)
-	done := slices.Clone(donePending)
-	return l.w.do(ctx, func(ctx context.Context, t *txn) error {
-		res, err := t.st.insResult.ExecContext(ctx, k, r.Kind, r.Status, r.Verdict, data, fetched, sum)
-		if err != nil {
-			return fmt.Errorf("checkpoint: store %s result: %w", r.Kind, err)
+	if len(donePending) > 0 {
+		done := slices.Clone(donePending)
+		if err := l.w.do(ctx, func(ctx context.Context, t *txn) error { return deletePending(ctx, t, done) }); err != nil {
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			t.ks.add(k)
-		} else if _, err := t.st.updResult.ExecContext(ctx, k, r.Kind, r.Status, r.Verdict, data, fetched, sum); err != nil {
-			return fmt.Errorf("checkpoint: store %s result: %w", r.Kind, err)
+	}
+	if l.j.len() >= l.rotateAt && l.j.rot.TryLock() {
+		defer l.j.rot.Unlock()
+		return l.rotate()
+	}
+	return nil
+}
+
+// rotateChunk is how many records one rotation transaction moves.
+const rotateChunk = 4096
+
+// rotate moves the results log into the result table and starts a new,
+// empty log. Appends wait meanwhile. The caller holds l.j.rot.
+//
+// Each transaction moves a chunk of records in file order (a later record
+// for a key replaces an earlier one) and records how far it got, so a crash
+// resumes the move; the last one switches the meta row to the next
+// generation (with a WAL checkpoint) before the new file replaces the old.
+func (l *Ledger) rotate() error {
+	j := l.j
+	j.pause()
+	defer j.resume()
+	ctx := context.Background()
+	var (
+		chunk   []record
+		applied = j.meta.Applied
+		err     error
+	)
+	flush := func(end int64) {
+		if err != nil || len(chunk) == 0 {
+			return
 		}
-		return deletePending(ctx, t, done)
+		recs, jm := chunk, journalMeta{Gen: j.meta.Gen, Applied: end, Committed: j.meta.Committed}
+		chunk = nil
+		err = l.w.do(ctx, func(ctx context.Context, t *txn) error {
+			for _, r := range recs {
+				if err := storeResult(ctx, t, r); err != nil {
+					return err
+				}
+			}
+			_, err := t.st.putMeta.ExecContext(ctx, "rlog", jm.encode())
+			return err
+		})
+		if err == nil {
+			j.meta = jm
+		}
+	}
+	_, end, serr := j.scan(applied, func(_, next int64, r record) {
+		r.k, r.data = slices.Clone(r.k), cloneNil(r.data)
+		chunk = append(chunk, r)
+		if len(chunk) == rotateChunk {
+			flush(next)
+		}
 	})
+	if serr != nil {
+		return serr
+	}
+	flush(end)
+	if err != nil {
+		return err
+	}
+	if end != j.endOffset() {
+		return fmt.Errorf("%w: %s changed while its results were moved", ErrCorrupt, j.path)
+	}
+	next := newJournalMeta(j.meta.Gen + 1)
+	if err := l.w.doSync(ctx, func(ctx context.Context, t *txn) error {
+		_, err := t.st.putMeta.ExecContext(ctx, "rlog", next.encode())
+		return err
+	}); err != nil {
+		return err
+	}
+	j.meta = next
+	return j.create(next.Gen)
+}
+
+func cloneNil(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return slices.Clone(b)
+}
+
+// storeResult inserts or replaces one result in the result table.
+func storeResult(ctx context.Context, t *txn, r record) error {
+	sum := resultSum(r.k, r.kind, r.status, r.verdict, r.data, r.fetched)
+	res, err := t.st.insResult.ExecContext(ctx, r.k, r.kind, r.status, r.verdict, r.data, r.fetched, sum)
+	if err != nil {
+		return fmt.Errorf("checkpoint: store %s result: %w", r.kind, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		t.ks.add(r.k)
+	} else if _, err := t.st.updResult.ExecContext(ctx, r.k, r.kind, r.status, r.verdict, r.data, r.fetched, sum); err != nil {
+		return fmt.Errorf("checkpoint: store %s result: %w", r.kind, err)
+	}
+	return nil
 }
 
 func deletePending(ctx context.Context, t *txn, ids []PendingID) error {
@@ -222,6 +328,9 @@ func (l *Ledger) Counts(ctx context.Context) (Counts, error) {
 	if err := rows.Err(); err != nil {
 		return c, l.dbErr("count results in", err)
 	}
+	if err := l.countJournal(ctx, c.Results); err != nil {
+		return c, err
+	}
 	prow, err := l.rdb.QueryContext(ctx, `SELECT kind, count(*) FROM pending GROUP BY kind`)
 	if err != nil {
 		return c, l.dbErr("count pending handles in", err)
@@ -239,4 +348,34 @@ func (l *Ledger) Counts(ctx context.Context) (Counts, error) {
 		return c, l.dbErr("count pending handles in", err)
 	}
 	return c, nil
+}
+
+// countJournal adds the results log's latest record per key to counts: a
+// key also in the result table counts once, with the log's (newer) status.
+func (l *Ledger) countJournal(ctx context.Context, counts map[string]map[string]int64) error {
+	add := func(kind, status string, n int64) {
+		if counts[kind] == nil {
+			counts[kind] = map[string]int64{}
+		}
+		counts[kind][status] += n
+		if counts[kind][status] == 0 {
+			delete(counts[kind], status)
+		}
+	}
+	for _, off := range l.j.offsets() {
+		rec, err := l.j.read(off)
+		if err != nil {
+			return err
+		}
+		var kind, status string
+		err = l.rdb.QueryRowContext(ctx, `SELECT kind, status FROM result WHERE k = ?`, rec.k).Scan(&kind, &status)
+		switch {
+		case err == nil:
+			add(kind, status, -1)
+		case !errors.Is(err, sql.ErrNoRows):
+			return l.dbErr("count results in", err)
+		}
+		add(rec.kind, rec.status, 1)
+	}
+	return nil
 }

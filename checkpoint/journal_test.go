@@ -1,0 +1,170 @@
+package checkpoint_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/contactbatch/batch/checkpoint"
+)
+
+func putN(t *testing.T, l *checkpoint.Ledger, from, to int, status string) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		r := checkpoint.Result{Kind: "verify", Key: fmt.Sprintf("u%d@example.com", i), Status: status, Data: json.RawMessage(fmt.Sprint(i))}
+		if err := l.PutResult(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func wantN(t *testing.T, l *checkpoint.Ledger, from, to int, status string) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		r, err := l.Result(context.Background(), "verify", fmt.Sprintf("u%d@example.com", i))
+		if err != nil || r == nil || r.Status != status || string(r.Data) != fmt.Sprint(i) {
+			t.Fatalf("Result(u%d) = %+v, %v; want status %s", i, r, err, status)
+		}
+	}
+}
+
+// TestResultsLogTail: records written after the last Commit survive a
+// reopen; a torn tail after it is cut off and the log goes on from there.
+func TestResultsLogTail(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := startedLedger(t, dir)
+	putN(t, l, 0, 100, "ok")
+	if err := l.Commit(ctx, checkpoint.Progress{Seq: 100}); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, l, 100, 150, "ok") // after the commit
+	l.Close()
+	path := filepath.Join(dir, "results.log")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{0, 0, 0, 90, 1, 2, 3}) // a torn record
+	f.Close()
+	l = openLedger(t, dir)
+	wantN(t, l, 0, 150, "ok")
+	putN(t, l, 150, 160, "ok")
+	if err := l.Commit(ctx, checkpoint.Progress{Seq: 160}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l = openLedger(t, dir)
+	defer l.Close()
+	wantN(t, l, 0, 160, "ok")
+	c, err := l.Counts(ctx)
+	if err != nil || c.Results["verify"]["ok"] != 160 {
+		t.Fatalf("Counts() = %v, %v", c, err)
+	}
+}
+
+// TestResultsLogRotation: with concurrent writers, results moved into the
+// database and results still in the log read back the same, later answers
+// replace earlier ones on either side, and Counts counts each key once.
+func TestResultsLogRotation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := checkpoint.OpenRotateAt(ctx, dir, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(ctx, testJob()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() { putN(t, l, g*125, (g+1)*125, "old") })
+	}
+	wg.Wait()
+	wantN(t, l, 0, 1000, "old")
+	putN(t, l, 0, 1000, "new") // replaces every answer, across rotations
+	if err := l.Commit(ctx, checkpoint.Progress{Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wantN(t, l, 0, 1000, "new")
+	l.Close()
+	l, err = checkpoint.OpenRotateAt(ctx, dir, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	wantN(t, l, 0, 1000, "new")
+	c, err := l.Counts(ctx)
+	if err != nil || c.Results["verify"]["new"] != 1000 || len(c.Results["verify"]) != 1 {
+		t.Fatalf("Counts() = %v, %v; want 1000 new", c, err)
+	}
+	ro, err := checkpoint.OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	wantN(t, ro, 0, 1000, "new")
+}
+
+// TestResultsLogRotationCrash: a crash after a rotation committed in the
+// database but before the new log replaced the old one opens with every
+// result, read from the database.
+func TestResultsLogRotationCrash(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := checkpoint.OpenRotateAt(ctx, dir, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(ctx, testJob()); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, l, 0, 40, "ok")
+	if err := l.Commit(ctx, checkpoint.Progress{Seq: 40}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "results.log")
+	old, err := os.ReadFile(path) // generation 1 with 40 records
+	if err != nil {
+		t.Fatal(err)
+	}
+	putN(t, l, 40, 50, "ok") // the 50th record rotates
+	l.Close()
+	if err := os.WriteFile(path, old, 0o600); err != nil { // as if the new file never replaced it
+		t.Fatal(err)
+	}
+	l = openLedger(t, dir)
+	defer l.Close()
+	wantN(t, l, 0, 50, "ok")
+	putN(t, l, 50, 60, "ok")
+	wantN(t, l, 0, 60, "ok")
+}
+
+// TestResultsLogStale: a results log left by a deleted ledger is not read
+// into a new one.
+func TestResultsLogStale(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := startedLedger(t, dir)
+	putN(t, l, 0, 10, "ok")
+	l.Close()
+	for _, n := range []string{"ledger.db", "ledger.db-wal", "ledger.db-shm", "job.json"} {
+		os.Remove(filepath.Join(dir, n))
+	}
+	l = startedLedger(t, dir)
+	defer l.Close()
+	if r, err := l.Result(ctx, "verify", "u1@example.com"); r != nil || err != nil {
+		t.Fatalf("Result() in a new ledger = %+v, %v; want none", r, err)
+	}
+	if err := l.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Result(ctx, "verify", "u1@example.com"); !errors.Is(err, checkpoint.ErrNoJob) {
+		t.Fatalf("Result() after Reset = %v, want ErrNoJob", err)
+	}
+}
