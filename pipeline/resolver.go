@@ -1,10 +1,10 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -481,22 +481,41 @@ func orgAnswer(key string, o *customeros.OrganizationResult, seq int64) (*answer
 	return a, a.encode()
 }
 
-// encode stores a.data as JSON. The raw body is compacted first, as JSON
-// encoding would, so that a fresh answer and the same answer re-read from
-// the ledger produce identical output.
+// encode stores a.data as JSON, in the shape json.Marshal gives resultData.
+// The raw body goes in verbatim: it is JSON the client decoded (the
+// customeros types document Raw so), and a fresh answer and the same answer re-read from the
+// ledger carry the same bytes (JSON output compacts it either way).
 func (a *answer) encode() error {
-	if len(a.data.Raw) > 0 {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, a.data.Raw); err == nil {
-			a.data.Raw = buf.Bytes()
-		} else {
-			a.data.Raw = nil // not JSON: nothing to keep
+	d := &a.data
+	raw := d.Raw
+	buf := make([]byte, 0, 256+len(raw))
+	buf = append(buf, '{')
+	for _, f := range []struct {
+		name string
+		v    any
+		ok   bool
+	}{
+		{`"verification":`, d.Verification, d.Verification != nil},
+		{`"person":`, d.Person, d.Person != nil},
+		{`"organization":`, d.Organization, d.Organization != nil},
+	} {
+		if !f.ok {
+			continue
 		}
+		b, err := json.Marshal(f.v)
+		if err != nil {
+			return err
+		}
+		buf = append(append(append(buf, f.name...), b...), ',')
 	}
-	b, err := json.Marshal(a.data)
-	if err != nil {
-		return err
+	if len(raw) > 0 {
+		buf = append(append(append(buf, `"raw":`...), raw...), ',')
 	}
-	a.stored.Data = b
+	if d.Origin != "" {
+		buf = strconv.AppendQuote(append(buf, `"origin":`...), d.Origin)
+		buf = append(buf, ',')
+	}
+	buf = strconv.AppendInt(append(buf, `"for":`...), d.For, 10)
+	a.stored.Data = append(buf, '}')
 	return nil
 }

@@ -293,6 +293,16 @@ func (r *Runner) restorePending(ctx context.Context) error {
 			interval: r.cfg.PollInitial, due: now}
 		switch {
 		case p.Kind == KindPerson && r.cfg.Stages.EnrichPerson && len(p.Keys) == 1:
+			// A crash after the answer was stored but before its handle
+			// was deleted leaves an answered handle: drop it.
+			if s, err := r.cfg.Ledger.Result(ctx, KindPerson, p.Keys[0]); err != nil {
+				return fmt.Errorf("read pending polls: %w", err)
+			} else if s != nil && s.Status != StatusPending {
+				if err := r.cfg.Ledger.DeletePending(ctx, PendingID{Kind: p.Kind, Handle: p.Handle}); err != nil {
+					return fmt.Errorf("read pending polls: %w", err)
+				}
+				continue
+			}
 			it.key, it.fors = p.Keys[0], pk.For
 			r.resolvers[KindPerson].adopt(it.key)
 		case p.Kind == KindVerify && r.cfg.Stages.Verify && r.cfg.VerifyMode == "bulk":

@@ -103,6 +103,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == bareLoopCmd {
+		return bareLoopMain(args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("batchbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bin := fs.String("bin", "bin/batch", "the batch binary to measure")
