@@ -114,7 +114,7 @@ func OpenCache(ctx context.Context, path string, ttl TTLPolicy) (_ *Cache, err e
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("checkpoint: create cache %s: %w", path, err)
 	}
-	c := &Cache{Now: time.Now, path: path, ttl: ttl, key: keyer{secret: secret}, unflushed: map[string]cacheEntry{}}
+	c := &Cache{Now: time.Now, path: path, ttl: ttl, key: newKeyer(secret), unflushed: map[string]cacheEntry{}}
 	defer func() {
 		if err != nil {
 			c.closeDBs()

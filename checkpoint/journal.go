@@ -165,13 +165,15 @@ type journal struct {
 	fileMu sync.RWMutex // read-held while reading f; write-held to replace f
 	f      *os.File
 
-	mu       sync.Mutex
-	index    map[keyPrefix]int64 // latest record offset per key prefix
-	end      int64               // offset after the last complete record
-	cur      *jbatch             // records waiting for the next write
-	flushing bool                // a leader is writing (or the log is paused)
-	err      error               // sticky write error
-	idle     *sync.Cond          // on mu: broadcast when flushing ends
+	mu        sync.Mutex
+	index     map[keyPrefix]int64 // latest record offset per key prefix
+	end       int64               // offset after the last complete record
+	cur       *jbatch             // records waiting for the next write
+	spare     []byte              // a written batch's buffers, for reuse
+	spareRecs []jrec
+	flushing  bool       // a leader is writing (or the log is paused)
+	err       error      // sticky write error
+	idle      *sync.Cond // on mu: broadcast when flushing ends
 
 	rot  sync.Mutex  // serializes Commit snapshots, rotation and reset
 	meta journalMeta // the meta row as last committed; guarded by rot
@@ -341,11 +343,11 @@ func (j *journal) create(gen int64) error {
 	return nil
 }
 
-// append writes rec (one encoded record for key prefix p) and returns when
-// it is in the file, group-committed with concurrent appends: the first
-// caller to find no write in progress writes everything queued, the others
-// wait for it.
-func (j *journal) append(rec []byte, p keyPrefix) error {
+// append writes r and returns when it is in the file, group-committed with
+// concurrent appends: the first caller to find no write in progress writes
+// everything queued, the others wait for it.
+func (j *journal) append(r record) error {
+	p := prefixOf(r.k)
 	j.mu.Lock()
 	if j.err != nil {
 		err := j.err
@@ -354,11 +356,12 @@ func (j *journal) append(rec []byte, p keyPrefix) error {
 	}
 	b := j.cur
 	if b == nil {
-		b = &jbatch{done: make(chan struct{})}
+		b = &jbatch{done: make(chan struct{}), buf: j.spare[:0], recs: j.spareRecs[:0]}
+		j.spare, j.spareRecs = nil, nil
 		j.cur = b
 	}
 	b.recs = append(b.recs, jrec{p: p, off: int64(len(b.buf))})
-	b.buf = append(b.buf, rec...)
+	b.buf = appendRecord(b.buf, r)
 	if j.flushing {
 		j.mu.Unlock()
 		<-b.done
@@ -396,6 +399,9 @@ func (j *journal) flushLocked() {
 			j.end = off + int64(len(b.buf))
 		}
 		close(b.done)
+		// Waiters only read b.err: the buffers serve the next batch.
+		j.spare, j.spareRecs = b.buf[:0], b.recs[:0]
+		b.buf, b.recs = nil, nil
 	}
 }
 

@@ -345,7 +345,8 @@ func (l *Ledger) check(ctx context.Context, c *sql.Conn, m *marker, st *stmts) (
 	}
 	if m != nil {
 		secret, _ := hex.DecodeString(m.Secret)
-		l.key = &keyer{secret: secret}
+		k := newKeyer(secret)
+		l.key = &k
 	}
 	return ks, nil
 }
@@ -514,7 +515,8 @@ func (l *Ledger) Start(ctx context.Context, j Job) error {
 		})
 		return err
 	}
-	l.key = &keyer{secret: secret}
+	k := newKeyer(secret)
+	l.key = &k
 	return nil
 }
 

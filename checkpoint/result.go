@@ -113,8 +113,7 @@ func (l *Ledger) PutResult(ctx context.Context, r Result, donePending ...Pending
 		r.FetchedAt = time.Now()
 	}
 	k := kr.key(r.Kind, r.Key)
-	rec := appendRecord(nil, record{k: k, kind: r.Kind, status: r.Status, verdict: r.Verdict, data: r.Data, fetched: r.FetchedAt.UnixNano()})
-	if err := l.j.append(rec, prefixOf(k)); err != nil {
+	if err := l.j.append(record{k: k, kind: r.Kind, status: r.Status, verdict: r.Verdict, data: r.Data, fetched: r.FetchedAt.UnixNano()}); err != nil {
 		return err
 	}
 	if len(donePending) > 0 {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"sync"
 )
 
 // schemaVersion is stored in meta and checked at Open.
@@ -73,15 +74,27 @@ func decodeKeySet(b []byte) (keySet, error) {
 	return s, nil
 }
 
-// keyer derives at-rest keys: HMAC-SHA256(secret, kind + "\x00" + key).
-type keyer struct{ secret []byte }
+// keyer derives at-rest keys: HMAC-SHA256(secret, kind + "\x00" + key). It
+// reuses its HMAC states (keys are derived for every result read and
+// written).
+type keyer struct {
+	secret []byte
+	macs   *sync.Pool // of hash.Hash
+}
+
+func newKeyer(secret []byte) keyer {
+	return keyer{secret: secret, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }}}
+}
 
 func (k keyer) key(kind, key string) []byte {
-	m := hmac.New(sha256.New, k.secret)
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(kind))
 	m.Write([]byte{0})
 	m.Write([]byte(key))
-	return m.Sum(nil)
+	out := m.Sum(make([]byte, 0, sha256.Size))
+	k.macs.Put(m)
+	return out
 }
 
 // summer computes a CRC-32C over length-prefixed fields.

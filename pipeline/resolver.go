@@ -49,7 +49,7 @@ type job struct {
 }
 
 func newResolver(r *Runner, k Kind) *resolver {
-	return &resolver{run: r, kind: k, flights: map[string]*flight{}, failed: map[string]error{}, jobs: make(chan job)}
+	return &resolver{run: r, kind: k, flights: map[string]*flight{}, failed: map[string]error{}, jobs: make(chan job, r.cfg.Workers)}
 }
 
 func (rv *resolver) enabled() bool {
@@ -488,7 +488,7 @@ func orgAnswer(key string, o *customeros.OrganizationResult, seq int64) (*answer
 func (a *answer) encode() error {
 	d := &a.data
 	raw := d.Raw
-	buf := make([]byte, 0, 256+len(raw))
+	buf := make([]byte, 0, 256+2*len(raw)) // the decoded answer is about as long as the raw body
 	buf = append(buf, '{')
 	for _, f := range []struct {
 		name string

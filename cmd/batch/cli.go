@@ -25,6 +25,7 @@ type CLI struct {
 	LogFormat  string          `help:"Log format: auto (text), text or json." enum:"auto,text,json" default:"auto"`
 	Quiet      bool            `help:"Only warnings and errors on stderr, no progress." short:"q"`
 	CPUProfile string          `help:"Write a CPU profile to this file (for performance work)." hidden:"" type:"path" name:"cpu-profile"`
+	MemProfile string          `help:"Write an allocation profile to this file at exit (for performance work)." hidden:"" type:"path" name:"mem-profile"`
 
 	Run      RunCmd      `cmd:"" help:"Verify and enrich a contact list, resumably."`
 	Estimate EstimateCmd `cmd:"" help:"Read the input and print the calls a run would pay for."`
@@ -120,6 +121,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		}
 		defer stop()
 	}
+	if cli.MemProfile != "" {
+		defer writeMemProfile(cli.MemProfile, m.Stderr)
+	}
 	log := m.logger(cli.LogFormat, cli.Quiet)
 	env := &env{Main: m, log: log, quiet: cli.Quiet}
 	switch kctx.Command() {
@@ -182,6 +186,19 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func writeMemProfile(path string, stderr io.Writer) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "batch: mem profile:", err)
+	}
 }
 
 // yamlResolver reads a YAML config file into flag values.
