@@ -40,6 +40,8 @@ type output struct {
 	bw      *bufio.Writer
 	n       int64 // bytes handed to the file or stream, as a position
 	sync    bool
+	synced  int64 // n at the last fsync, valid once didSync
+	didSync bool
 	fresh   bool // a header must be written
 	closed  bool
 }
@@ -180,10 +182,11 @@ func (o *output) commit() (pipeline.Position, error) {
 	if err := o.bw.Flush(); err != nil {
 		return "", fmt.Errorf("filesink: write %s: %w", o.name(), err)
 	}
-	if o.f != nil && o.sync {
+	if o.f != nil && o.sync && (!o.didSync || o.n != o.synced) {
 		if err := o.f.Sync(); err != nil {
 			return "", fmt.Errorf("filesink: sync %s: %w", o.partial, err)
 		}
+		o.synced, o.didSync = o.n, true
 	}
 	return pipeline.Position(strconv.FormatInt(o.n, 10)), nil
 }
