@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -20,7 +21,27 @@ const (
 	ExitResumable = 3 // stopped before the end: interrupted, credits exhausted, auth failure, budget; rerun to resume
 )
 
+// GC settings unless GOGC / GOMEMLIMIT say otherwise: a run's live heap is
+// small (tens of MB) and churns a few KB per row, so the default GOGC=100
+// collects every few hundred rows. 300 spends about 30 MB more for about
+// 8 % less CPU per row (measured at zero API latency); the soft limit keeps
+// a pathological input from growing the heap past it.
+const (
+	defaultGCPercent   = 300
+	defaultMemoryLimit = 512 << 20
+)
+
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+}
+
 func main() {
+	tuneGC(os.Getenv)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
