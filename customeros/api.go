@@ -25,14 +25,16 @@ func (c *Client) VerifyEmail(ctx context.Context, address string) (*Verification
 	if strings.TrimSpace(address) == "" {
 		return nil, &APIError{Endpoint: EndpointVerify, Err: fmt.Errorf("%w: empty address", ErrInvalidArgument)}
 	}
-	q := url.Values{"address": {address}, "verifyCatchAll": {"true"}}
-	resp, err := c.do(ctx, call{ep: EndpointVerify, method: http.MethodGet, path: "/verify/v1/email", query: q})
+	var v *Verification
+	// The same as url.Values{…}.Encode(), without the map and the sort.
+	q := "address=" + url.QueryEscape(address) + "&verifyCatchAll=true"
+	_, err := c.do(ctx, &call{ep: EndpointVerify, method: http.MethodGet, path: "/verify/v1/email", query: q,
+		decode: func(_ int, body []byte) (err error) {
+			v, err = decodeVerification(body)
+			return err
+		}})
 	if err != nil {
 		return nil, err
-	}
-	v, err := decodeVerification(resp.body)
-	if err != nil {
-		return nil, &APIError{Endpoint: EndpointVerify, Status: resp.status, Err: err}
 	}
 	return v, nil
 }
@@ -58,7 +60,7 @@ func (c *Client) EnrichPerson(ctx context.Context, q PersonQuery) (*PersonResult
 	if q.IncludeMobile {
 		v.Set("includeMobileNumber", "true")
 	}
-	return c.person(ctx, call{ep: EndpointPerson, method: http.MethodGet, path: "/enrich/v1/person", query: v, warning404: true})
+	return c.person(ctx, &call{ep: EndpointPerson, method: http.MethodGet, path: "/enrich/v1/person", query: v.Encode(), warning404: true})
 }
 
 // PollPerson fetches an asynchronous person result once (GET
@@ -71,11 +73,11 @@ func (c *Client) PollPerson(ctx context.Context, resultURL string) (*PersonResul
 	if err != nil {
 		return nil, &APIError{Endpoint: EndpointPersonPoll, Err: err}
 	}
-	return c.person(ctx, call{ep: EndpointPersonPoll, method: http.MethodGet,
+	return c.person(ctx, &call{ep: EndpointPersonPoll, method: http.MethodGet,
 		path: "/enrich/v1/person/results/" + url.PathEscape(id), warning404: true})
 }
 
-func (c *Client) person(ctx context.Context, cl call) (*PersonResult, error) {
+func (c *Client) person(ctx context.Context, cl *call) (*PersonResult, error) {
 	resp, err := c.do(ctx, cl)
 	if err != nil {
 		return nil, err
@@ -120,7 +122,7 @@ func (c *Client) EnrichOrganization(ctx context.Context, q OrganizationQuery) (*
 	if l := strings.TrimSpace(q.LinkedInURL); l != "" {
 		v.Set("linkedinUrl", l)
 	}
-	resp, err := c.do(ctx, call{ep: EndpointOrganization, method: http.MethodGet, path: "/enrich/v1/organization", query: v, warning404: true})
+	resp, err := c.do(ctx, &call{ep: EndpointOrganization, method: http.MethodGet, path: "/enrich/v1/organization", query: v.Encode(), warning404: true})
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +152,7 @@ func (c *Client) SubmitBulkVerify(ctx context.Context, emails []string) (*BulkJo
 	if n == 0 {
 		return nil, &APIError{Endpoint: EndpointBulkSubmit, Err: fmt.Errorf("%w: no addresses", ErrInvalidArgument)}
 	}
-	resp, err := c.do(ctx, call{ep: EndpointBulkSubmit, method: http.MethodPost, path: "/verify/v1/email/bulk",
+	resp, err := c.do(ctx, &call{ep: EndpointBulkSubmit, method: http.MethodPost, path: "/verify/v1/email/bulk",
 		body: body, ctype: ctype, unsafe: true})
 	if err != nil {
 		return nil, err
@@ -214,7 +216,7 @@ func (c *Client) BulkVerifyStatus(ctx context.Context, jobID string) (*BulkStatu
 	if err := checkJobID(jobID); err != nil {
 		return nil, &APIError{Endpoint: EndpointBulkStatus, Err: err}
 	}
-	resp, err := c.do(ctx, call{ep: EndpointBulkStatus, method: http.MethodGet,
+	resp, err := c.do(ctx, &call{ep: EndpointBulkStatus, method: http.MethodGet,
 		path: "/verify/v1/email/bulk/results/" + url.PathEscape(jobID)})
 	if err != nil {
 		return nil, err
@@ -254,7 +256,7 @@ func (c *Client) DownloadBulkVerify(ctx context.Context, jobID string) ([]Verifi
 	if err := checkJobID(jobID); err != nil {
 		return nil, &APIError{Endpoint: EndpointBulkDownload, Err: err}
 	}
-	resp, err := c.do(ctx, call{ep: EndpointBulkDownload, method: http.MethodGet,
+	resp, err := c.do(ctx, &call{ep: EndpointBulkDownload, method: http.MethodGet,
 		path: "/verify/v1/email/bulk/results/" + url.PathEscape(jobID) + "/download", download: true})
 	if err != nil {
 		return nil, err

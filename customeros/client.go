@@ -31,6 +31,8 @@ const (
 	DefaultMaxDownloadBytes = 256 << 20
 	// APIKeyHeader is the header carrying the tenant API key.
 	APIKeyHeader = "X-CUSTOMER-OS-API-KEY"
+	// apiKeyHeaderCanonical is http.CanonicalHeaderKey(APIKeyHeader).
+	apiKeyHeaderCanonical = "X-Customer-Os-Api-Key"
 	// maxRedirects is the number of same-host redirects followed.
 	maxRedirects = 3
 )
@@ -107,11 +109,26 @@ type Client struct {
 
 	apiKey string
 
-	mu        sync.Mutex
-	attempts  map[Endpoint]int64
-	byStatus  map[int]int64
-	retries   int64
-	throttled int64
+	stats clientStats
+	// wrapped caches the HTTP client built from HTTPClient (see httpClient).
+	wrapped atomic.Pointer[wrappedClient]
+	// bufs pools response body buffers for calls that decode in the loop.
+	bufs sync.Pool
+}
+
+// maxStatus bounds the statuses counted without a lock (HTTP uses 100–599).
+const maxStatus = 600
+
+// clientStats holds the counters behind Stats: atomic per endpoint and per
+// status, so concurrent calls do not contend on a lock.
+type clientStats struct {
+	attempts  [numEndpoints]atomic.Int64
+	byStatus  [maxStatus]atomic.Int64
+	retries   atomic.Int64
+	throttled atomic.Int64
+	// mu guards odd: statuses outside [0, maxStatus).
+	mu  sync.Mutex
+	odd map[int]int64
 }
 
 // New returns a Client for baseURL ("" means DefaultBaseURL) and apiKey,
@@ -137,61 +154,108 @@ func New(baseURL, apiKey string) *Client {
 	}
 }
 
-// Stats returns a snapshot copy of the counters.
+// Stats returns a snapshot copy of the counters. Maps hold only non-zero
+// counts.
 func (c *Client) Stats() Stats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := Stats{Attempts: make(map[Endpoint]int64, len(c.attempts)), ByStatus: make(map[int]int64, len(c.byStatus)),
-		Retries: c.retries, Throttled: c.throttled}
-	for k, v := range c.attempts {
-		s.Attempts[k] = v
+	st := &c.stats
+	s := Stats{Attempts: map[Endpoint]int64{}, ByStatus: map[int]int64{},
+		Retries: st.retries.Load(), Throttled: st.throttled.Load()}
+	for i, ep := range Endpoints() {
+		if n := st.attempts[i].Load(); n != 0 {
+			s.Attempts[ep] = n
+		}
 	}
-	for k, v := range c.byStatus {
-		s.ByStatus[k] = v
+	for code := range st.byStatus {
+		if n := st.byStatus[code].Load(); n != 0 {
+			s.ByStatus[code] = n
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for k, v := range st.odd {
+		s.ByStatus[k] += v
 	}
 	return s
 }
 
-func (c *Client) count(ep Endpoint, n int64, status int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.attempts == nil {
-		c.attempts = map[Endpoint]int64{}
-		c.byStatus = map[int]int64{}
+func (c *Client) count(ep int, n int64, status int) {
+	st := &c.stats
+	if ep >= 0 && ep < numEndpoints {
+		st.attempts[ep].Add(n)
 	}
-	c.attempts[ep] += n
-	c.byStatus[status]++
+	if status >= 0 && status < maxStatus {
+		st.byStatus[status].Add(1)
+	} else {
+		st.mu.Lock()
+		if st.odd == nil {
+			st.odd = map[int]int64{}
+		}
+		st.odd[status]++
+		st.mu.Unlock()
+	}
 	if status == http.StatusTooManyRequests {
-		c.throttled++
+		st.throttled.Add(1)
 	}
 }
 
-type endpointKey struct{}
+// attemptKey is the context key of an attempt's *attemptState.
+type attemptKey struct{}
+
+// attemptState is shared by one attempt and the transport: the trace hook
+// counts header writes (net/http may resend a request on its own; each
+// send writes the headers again).
+type attemptState struct {
+	ep     int // endpoint index
+	writes atomic.Int64
+}
 
 // countingTransport counts every request in the transport, including
-// resends the inner transport makes on its own (seen as extra header writes).
+// resends the inner transport makes on its own (seen as extra header writes)
+// and redirects (each one a RoundTrip).
 type countingTransport struct {
 	base http.RoundTripper
 	c    *Client
 }
 
 func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ep, _ := req.Context().Value(endpointKey{}).(Endpoint)
-	var writes atomic.Int64
-	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		WroteHeaders: func() { writes.Add(1) },
-	})
-	resp, err := t.base.RoundTrip(req.WithContext(ctx))
-	n := max(writes.Load(), 1)
-	status := 0
-	if err == nil {
-		status = resp.StatusCode
+	st, _ := req.Context().Value(attemptKey{}).(*attemptState)
+	if st == nil { // not from attempt: count once, endpoint unknown
+		resp, err := t.base.RoundTrip(req)
+		t.c.count(-1, 1, statusOf(resp, err))
+		return resp, err
 	}
-	t.c.count(ep, n, status)
+	before := st.writes.Load()
+	resp, err := t.base.RoundTrip(req)
+	t.c.count(st.ep, max(st.writes.Load()-before, 1), statusOf(resp, err))
 	return resp, err
 }
 
+func statusOf(resp *http.Response, err error) int {
+	if err != nil {
+		return 0
+	}
+	return resp.StatusCode
+}
+
+// wrappedClient is the HTTP client built from Client.HTTPClient (src).
+type wrappedClient struct {
+	src *http.Client
+	hc  *http.Client
+}
+
+// httpClient returns a copy of HTTPClient whose transport counts attempts
+// and which refuses redirects to another host. It is built once per
+// HTTPClient value and reused.
 func (c *Client) httpClient() *http.Client {
+	if w := c.wrapped.Load(); w != nil && w.src == c.HTTPClient {
+		return w.hc
+	}
+	w := &wrappedClient{src: c.HTTPClient, hc: c.buildHTTPClient()}
+	c.wrapped.Store(w)
+	return w.hc
+}
+
+func (c *Client) buildHTTPClient() *http.Client {
 	hc := http.Client{}
 	if c.HTTPClient != nil {
 		hc = *c.HTTPClient
@@ -223,7 +287,7 @@ type call struct {
 	ep     Endpoint
 	method string
 	path   string // already escaped
-	query  url.Values
+	query  string // already encoded, without "?"
 	body   []byte
 	ctype  string
 	// unsafe marks a non-idempotent paid request (bulk upload): it is
@@ -234,39 +298,72 @@ type call struct {
 	warning404 bool
 	// download raises the body cap to MaxDownloadBytes.
 	download bool
+	// decode, if set, decodes an accepted answer inside the retry loop, so
+	// a body that is not valid JSON (decode's error wraps errTruncated) is
+	// retried like a truncated one without a separate validation pass. The
+	// body is a pooled buffer, valid only during decode: decode copies what
+	// it keeps. do then returns a response without body.
+	decode func(status int, body []byte) error
 }
 
 type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// buf is the pooled buffer holding body, if any (see release).
+	buf *[]byte
+}
+
+// Body buffers: reads start with this capacity, and buffers that grew
+// past maxPooledBuf are left to the GC.
+const (
+	minBodyBuf   = 1 << 10
+	maxPooledBuf = 64 << 10
+)
+
+func (c *Client) getBuf() *[]byte {
+	if b, ok := c.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, minBodyBuf)
+	return &b
+}
+
+// release returns r's pooled buffer, if any; r.body is then invalid.
+func (c *Client) release(r *response) {
+	if r.buf == nil {
+		return
+	}
+	if cap(r.body) <= maxPooledBuf {
+		*r.buf = r.body[:0]
+		c.bufs.Put(r.buf)
+	}
+	r.buf, r.body = nil, nil
 }
 
 // do runs a call with retries and returns a 2xx response (or an accepted
-// 404 warning). Any other outcome is an *APIError.
-func (c *Client) do(ctx context.Context, cl call) (*response, error) {
+// 404 warning). Any other outcome is an *APIError. With cl.decode set, the
+// accepted body has been decoded and the response has no body.
+func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 	maxAttempts := c.MaxAttempts
 	if maxAttempts < 1 {
 		maxAttempts = 1
 	}
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     orDefault(c.InitialBackoff, DefaultInitialBackoff),
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         orDefault(c.MaxBackoff, DefaultMaxBackoff),
-		Stop:                backoff.Stop,
-		Clock:               backoff.SystemClock,
-	}
-	bo.Reset()
+	var bo *backoff.ExponentialBackOff // made at the first retry
 	hc := c.httpClient()
+	u := strings.TrimRight(c.BaseURL, "/") + cl.path
+	if cl.query != "" {
+		u += "?" + cl.query
+	}
 	for attempt := 1; ; attempt++ {
 		if c.Pacer != nil {
 			if err := c.Pacer.Wait(ctx, cl.ep); err != nil {
 				return nil, &APIError{Endpoint: cl.ep, Attempts: attempt - 1, Err: err}
 			}
 		}
-		resp, sent, err := c.attempt(ctx, hc, cl)
+		resp, sent, err := c.attempt(ctx, hc, cl, u)
 		if ctxErr := ctx.Err(); ctxErr != nil {
+			c.release(&resp)
 			if c.Pacer != nil {
 				c.Pacer.Observe(cl.ep, Outcome{Err: ctxErr})
 			}
@@ -276,17 +373,16 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 			status     int
 			retryAfter time.Duration
 			apiErr     *APIError
+			decodeErr  error // a valid answer that did not decode: final
 		)
-		if err != nil {
-			apiErr = &APIError{Endpoint: cl.ep, Attempts: attempt, Err: err, Retryable: classifyTransport(err)}
-			if cl.unsafe && sent && apiErr.Retryable {
-				apiErr.Retryable, apiErr.Ambiguous = false, true
-			}
-		} else {
+		if err == nil {
 			status = resp.status
-			retryAfter = parseRetryAfter(resp.header.Get("Retry-After"), time.Now())
+			if ra := resp.header.Get("Retry-After"); ra != "" {
+				retryAfter = parseRetryAfter(ra, time.Now())
+			}
+			ok := status >= 200 && status < 300
 			switch {
-			case status >= 200 && status < 300:
+			case ok:
 			case status == http.StatusNotFound && cl.warning404 && isWarning(resp.body):
 			default:
 				apiErr = &APIError{Endpoint: cl.ep, Status: status, Attempts: attempt, RetryAfter: retryAfter,
@@ -294,6 +390,22 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 				if cl.unsafe && apiErr.Retryable && status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
 					apiErr.Retryable, apiErr.Ambiguous = false, true
 				}
+			}
+			if apiErr == nil && cl.decode != nil {
+				if derr := cl.decode(status, resp.body); derr != nil {
+					if ok && errors.Is(derr, errTruncated) && looksJSON(resp.header, resp.body) {
+						err, status, retryAfter = fmt.Errorf("%w: invalid JSON", errTruncated), 0, 0
+					} else {
+						decodeErr = derr
+					}
+				}
+			}
+			c.release(&resp)
+		}
+		if err != nil {
+			apiErr = &APIError{Endpoint: cl.ep, Attempts: attempt, Err: err, Retryable: classifyTransport(err)}
+			if cl.unsafe && sent && apiErr.Retryable {
+				apiErr.Retryable, apiErr.Ambiguous = false, true
 			}
 		}
 		if c.Pacer != nil {
@@ -303,8 +415,11 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 			}
 			c.Pacer.Observe(cl.ep, o)
 		}
+		if decodeErr != nil {
+			return nil, &APIError{Endpoint: cl.ep, Status: status, Err: decodeErr}
+		}
 		if apiErr == nil {
-			return resp, nil
+			return &resp, nil
 		}
 		if !apiErr.Retryable || attempt >= maxAttempts {
 			return nil, apiErr
@@ -316,11 +431,20 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		if retryAfter > maxRA {
 			return nil, apiErr
 		}
+		if bo == nil {
+			bo = &backoff.ExponentialBackOff{
+				InitialInterval:     orDefault(c.InitialBackoff, DefaultInitialBackoff),
+				RandomizationFactor: 0.5,
+				Multiplier:          2,
+				MaxInterval:         orDefault(c.MaxBackoff, DefaultMaxBackoff),
+				Stop:                backoff.Stop,
+				Clock:               backoff.SystemClock,
+			}
+			bo.Reset()
+		}
 		wait := min(bo.NextBackOff(), orDefault(c.MaxBackoff, DefaultMaxBackoff))
 		wait = max(wait, retryAfter)
-		c.mu.Lock()
-		c.retries++
-		c.mu.Unlock()
+		c.stats.retries.Add(1)
 		if c.Logger != nil {
 			c.Logger.LogAttrs(ctx, slog.LevelDebug, "customeros: retrying",
 				slog.String("endpoint", string(cl.ep)), slog.Int("attempt", attempt),
@@ -332,55 +456,89 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 	}
 }
 
-// attempt makes one HTTP attempt. sent reports whether any request bytes
-// reached the connection.
-func (c *Client) attempt(ctx context.Context, hc *http.Client, cl call) (resp *response, sent bool, err error) {
+// attempt makes one HTTP attempt to u. sent reports whether any request
+// bytes reached the connection. With cl.decode set the body is in a pooled
+// buffer (release it).
+func (c *Client) attempt(ctx context.Context, hc *http.Client, cl *call, u string) (resp response, sent bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, orDefault(c.AttemptTimeout, DefaultAttemptTimeout))
 	defer cancel()
-	var wrote atomic.Bool
-	actx = context.WithValue(actx, endpointKey{}, cl.ep)
-	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
-	u := strings.TrimRight(c.BaseURL, "/") + cl.path
-	if len(cl.query) > 0 {
-		u += "?" + cl.query.Encode()
-	}
+	st := &attemptState{ep: endpointIndex(cl.ep)}
+	actx = context.WithValue(actx, attemptKey{}, st)
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { st.writes.Add(1) }})
 	var body io.Reader
 	if cl.body != nil {
 		body = bytes.NewReader(cl.body)
 	}
 	req, err := http.NewRequestWithContext(actx, cl.method, u, body)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: build request: %v", ErrInvalidArgument, stripURL(err))
+		return response{}, false, fmt.Errorf("%w: build request: %v", ErrInvalidArgument, stripURL(err))
 	}
-	req.Header.Set(APIKeyHeader, c.apiKey)
-	req.Header.Set("Accept", "application/json, text/csv")
-	req.Header.Set("User-Agent", "contactbatch/batch")
+	// Canonical keys set directly (Header.Set would canonicalize each time).
+	vals := []string{c.apiKey, "application/json, text/csv", "contactbatch/batch", cl.ctype}
+	req.Header[apiKeyHeaderCanonical] = vals[0:1:1]
+	req.Header["Accept"] = vals[1:2:2]
+	req.Header["User-Agent"] = vals[2:3:3]
 	if cl.ctype != "" {
-		req.Header.Set("Content-Type", cl.ctype)
+		req.Header["Content-Type"] = vals[3:4:4]
 	}
 	hr, err := hc.Do(req)
 	if err != nil {
-		return nil, wrote.Load(), stripURL(err)
+		return response{}, st.writes.Load() > 0, stripURL(err)
 	}
 	defer hr.Body.Close()
 	limit := orDefault(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	if cl.download {
 		limit = orDefault(c.MaxDownloadBytes, DefaultMaxDownloadBytes)
 	}
-	data, err := io.ReadAll(io.LimitReader(hr.Body, limit+1))
+	var bp *[]byte
+	var data []byte
+	if cl.decode != nil {
+		bp = c.getBuf()
+		data = *bp
+	} else if hr.ContentLength >= 0 && hr.ContentLength <= limit {
+		data = make([]byte, 0, hr.ContentLength+1)
+	}
+	data, err = readBody(hr.Body, data, limit)
+	resp = response{status: hr.StatusCode, header: hr.Header, body: data, buf: bp}
 	if err != nil {
 		if hr.StatusCode >= 200 && hr.StatusCode < 300 {
-			return nil, true, fmt.Errorf("%w: %v", errTruncated, stripURL(err))
+			c.release(&resp)
+			return response{}, true, fmt.Errorf("%w: %v", errTruncated, stripURL(err))
 		}
-		data = nil // an error answer with a broken body: keep the status
+		resp.body = resp.body[:0] // an error answer with a broken body: keep the status
 	}
-	if int64(len(data)) > limit {
-		return nil, true, fmt.Errorf("%w: body larger than %d bytes", ErrBadResponse, limit)
+	if int64(len(resp.body)) > limit {
+		c.release(&resp)
+		return response{}, true, fmt.Errorf("%w: body larger than %d bytes", ErrBadResponse, limit)
 	}
-	if hr.StatusCode >= 200 && hr.StatusCode < 300 && looksJSON(hr.Header, data) && !json.Valid(data) {
-		return nil, true, fmt.Errorf("%w: invalid JSON", errTruncated)
+	// A decoding call validates while decoding (see call.decode).
+	if cl.decode == nil && hr.StatusCode >= 200 && hr.StatusCode < 300 && looksJSON(hr.Header, resp.body) && !json.Valid(resp.body) {
+		return response{}, true, fmt.Errorf("%w: invalid JSON", errTruncated)
 	}
-	return &response{status: hr.StatusCode, header: hr.Header, body: data}, true, nil
+	return resp, true, nil
+}
+
+// readBody appends r's content to buf, reading at most limit+1 bytes (so
+// that a caller sees an over-limit body as longer than limit).
+func readBody(r io.Reader, buf []byte, limit int64) ([]byte, error) {
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow
+		}
+		room := buf[len(buf):cap(buf)]
+		if rest := limit + 1 - int64(len(buf)); int64(len(room)) > rest {
+			room = room[:rest]
+		}
+		n, err := r.Read(room)
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // stripURL drops the *url.Error wrapper, whose text holds the URL (and so

@@ -85,37 +85,32 @@ type wireVerifyRecord struct {
 }
 
 // decodeVerification decodes a single-verify body of either generation:
-// current {"email":{…},"requestId":…} or legacy flat {"email":"…",…}.
+// current {"email":{…},"requestId":…} or legacy flat {"email":"…",…}, in
+// one pass (see verifyDecoder). Invalid JSON gives an error wrapping
+// errTruncated. Raw is a copy: body may be a reused buffer.
 func decodeVerification(body []byte) (*Verification, error) {
-	var top struct {
-		envelope
-		Email json.RawMessage `json:"email"`
+	d := verifyDecoder{data: body}
+	if err := d.run(); err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, err)
+	rec, raw := &d.flat, body
+	switch d.emailKind {
+	case emailObject: // current
+		if d.nestedErr != nil {
+			return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, d.nestedErr)
+		}
+		rec, raw = &d.nested, body[d.emailStart:d.emailEnd]
+	case emailString, emailNull, emailNone: // legacy flat
+		if d.flatErr != nil {
+			return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, d.flatErr)
+		}
+		if d.emailKind != emailNone {
+			rec.EmailAddress = d.email
+		}
+	default:
+		return nil, fmt.Errorf("%w: verify: email: %v", ErrBadResponse, d.emailErr)
 	}
-	var rec wireVerifyRecord
-	raw := json.RawMessage(body)
-	email := bytes.TrimSpace(top.Email)
-	switch {
-	case len(email) > 0 && email[0] == '{': // current
-		if err := json.Unmarshal(email, &rec); err != nil {
-			return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, err)
-		}
-		raw = append(json.RawMessage(nil), email...)
-	default: // legacy flat
-		if err := json.Unmarshal(body, &rec); err != nil {
-			return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, err)
-		}
-		if len(email) > 0 {
-			var s string
-			if err := json.Unmarshal(email, &s); err != nil {
-				return nil, fmt.Errorf("%w: verify: email: %v", ErrBadResponse, err)
-			}
-			rec.EmailAddress = s
-		}
-	}
-	if rec.EmailAddress == "" && !rec.Syntax.IsValid && rec.Deliverable == "" && top.Status == "" {
+	if rec.EmailAddress == "" && !rec.Syntax.IsValid && rec.Deliverable == "" && d.env.Status == "" {
 		return nil, fmt.Errorf("%w: verify: no verification record in body", ErrBadResponse)
 	}
 	primary := rec.Risk.IsPrimaryDomain == nil || *rec.Risk.IsPrimaryDomain
@@ -131,8 +126,8 @@ func decodeVerification(body []byte) (*Verification, error) {
 			IsSystemGenerated: rec.Risk.IsSystemGenerated, IsFreeProvider: rec.Risk.IsFreeProvider,
 			IsMailboxFull: rec.Risk.IsMailboxFull, IsPrimaryDomain: primary},
 		Syntax:    Syntax{IsValid: rec.Syntax.IsValid, User: rec.Syntax.User, Domain: rec.Syntax.Domain},
-		RequestID: top.RequestID,
-		Raw:       raw,
+		RequestID: d.env.RequestID,
+		Raw:       bytes.Clone(raw),
 	}
 	v.normalize()
 	return v, nil

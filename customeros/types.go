@@ -262,3 +262,27 @@ type BulkStatus struct {
 	// catch-all included (server behaviour).
 	Undeliverable int `json:"undeliverable,omitempty"`
 }
+
+// numEndpoints is len(Endpoints()).
+const numEndpoints = 7
+
+// endpointIndex is ep's position in Endpoints(), or -1.
+func endpointIndex(ep Endpoint) int {
+	switch ep {
+	case EndpointVerify:
+		return 0
+	case EndpointPerson:
+		return 1
+	case EndpointPersonPoll:
+		return 2
+	case EndpointOrganization:
+		return 3
+	case EndpointBulkSubmit:
+		return 4
+	case EndpointBulkStatus:
+		return 5
+	case EndpointBulkDownload:
+		return 6
+	}
+	return -1
+}
