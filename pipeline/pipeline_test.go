@@ -6,10 +6,12 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -355,5 +357,64 @@ func TestFailedKeyCalledOnce(t *testing.T) {
 	}
 	if calls != 2 {
 		t.Errorf("verify requests = %d, want 2 (one lookup, one retry)", calls)
+	}
+}
+
+// TestMXLookupsConcurrent: with --check-mx, MX lookups of different domains
+// run concurrently (not one at a time in the reader), rows stay in input
+// order, and an address whose domain has no MX is invalid and not sent.
+func TestMXLookupsConcurrent(t *testing.T) {
+	h := newHarness(t, sandbox.DefaultOptions())
+	input, _ := contacts(400, 0, 0) // 50 domains: company0..49.com
+	cfg, _ := h.config(input, pipeline.Stages{Verify: true})
+	var inflight, peak atomic.Int32
+	second := make(chan struct{})
+	var once sync.Once
+	cfg.MX = &contact.MXChecker{LookupMX: func(ctx context.Context, domain string) ([]*net.MX, error) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		if n >= 2 {
+			once.Do(func() { close(second) })
+		}
+		select { // the first lookup waits for a second one to start
+		case <-second:
+		case <-time.After(2 * time.Second):
+		}
+		if domain == "company7.com" {
+			return nil, &net.DNSError{Err: "no such host", Name: domain, IsNotFound: true}
+		}
+		return []*net.MX{{Host: "mx." + domain, Pref: 10}}, nil
+	}}
+	if _, _, err := run(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p := peak.Load(); p < 2 {
+		t.Fatalf("peak concurrent MX lookups = %d, want > 1", p)
+	}
+	f, err := os.Open(h.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 401 {
+		t.Fatalf("%d output lines, want 401", len(rows))
+	}
+	var calls int64
+	for _, n := range h.sb.Counters().Requests[sandbox.EpVerify] {
+		calls += n
+	}
+	if calls != 392 { // 8 of the 400 addresses are at company7.com
+		t.Fatalf("%d verify calls, want 392", calls)
+	}
+	for i, row := range rows[1:] {
+		if want := fmt.Sprintf("person%d@company%d.com", i, i%50); row[0] != want {
+			t.Fatalf("row %d is %q, want %q (input order)", i, row[0], want)
+		}
 	}
 }

@@ -104,6 +104,7 @@ type Runner struct {
 	log  *slog.Logger
 
 	window chan struct{}
+	mxJobs chan *record // rows to plan on MX workers; nil without cfg.MX
 	ready  chan *record
 
 	stopOnce sync.Once
@@ -174,6 +175,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Fresh {
 		r.stored = newBloom()
 	}
+	if cfg.MX != nil {
+		r.mxJobs = make(chan *record)
+	}
 	r.polls = newScheduler()
 	r.pollJobs = make(chan *pollItem)
 	r.resolvers = map[Kind]*resolver{}
@@ -237,6 +241,11 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 
 	total := make(chan int64, 1)
 	g.Go(func() error { return r.read(gctx, total) })
+	if r.mxJobs != nil {
+		for range r.cfg.Workers {
+			g.Go(func() error { return r.mxWork(gctx) })
+		}
+	}
 	for _, rv := range r.resolvers {
 		rv.start(g, gctx)
 	}
@@ -364,7 +373,36 @@ func (r *Runner) read(ctx context.Context, total chan<- int64) error {
 		rec := &record{seq: seq, row: row}
 		seq++
 		r.stats.read.Add(1)
-		r.plan(ctx, rec)
+		if r.mxJobs == nil {
+			r.plan(ctx, rec)
+			continue
+		}
+		// With --check-mx, planning waits for DNS: MX workers plan rows
+		// concurrently (the writer restores input order). The row counts
+		// as busy from here, so a stop waits for it.
+		r.busy.Add(1)
+		select {
+		case r.mxJobs <- rec:
+		case <-r.stopCh:
+			r.busy.Add(-1)
+			return nil
+		case <-ctx.Done():
+			r.busy.Add(-1)
+			return nil
+		}
+	}
+}
+
+// mxWork plans rows whose checks include an MX lookup.
+func (r *Runner) mxWork(ctx context.Context) error {
+	for {
+		select {
+		case rec := <-r.mxJobs:
+			r.plan(ctx, rec)
+			r.busy.Add(-1) // added by the reader
+		case <-ctx.Done():
+			return nil
+		}
 	}
 }
 

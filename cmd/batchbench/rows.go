@@ -261,7 +261,7 @@ func (b *bench) latency(ctx context.Context) ([]result, error) {
 // the 429 share.
 func (b *bench) rateLimit(ctx context.Context) ([]result, error) {
 	const limit, burst = 200.0, 5
-	n := int(limit * 20)
+	n := int(limit * 30) // 30 s: a retry after the last 429 (Retry-After: 1) weighs 1/30
 	in := b.path("rate.csv")
 	if err := writeUnique(in, n); err != nil {
 		return nil, err
