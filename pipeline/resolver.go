@@ -488,25 +488,27 @@ func orgAnswer(key string, o *customeros.OrganizationResult, seq int64) (*answer
 func (a *answer) encode() error {
 	d := &a.data
 	raw := d.Raw
-	buf := make([]byte, 0, 256+2*len(raw)) // the decoded answer is about as long as the raw body
-	buf = append(buf, '{')
-	for _, f := range []struct {
-		name string
-		v    any
-		ok   bool
-	}{
-		{`"verification":`, d.Verification, d.Verification != nil},
-		{`"person":`, d.Person, d.Person != nil},
-		{`"organization":`, d.Organization, d.Organization != nil},
-	} {
-		if !f.ok {
-			continue
-		}
-		b, err := json.Marshal(f.v)
-		if err != nil {
+	var name string
+	var v any
+	switch {
+	case d.Verification != nil:
+		name, v = `"verification":`, d.Verification
+	case d.Person != nil:
+		name, v = `"person":`, d.Person
+	case d.Organization != nil:
+		name, v = `"organization":`, d.Organization
+	}
+	var decoded []byte
+	if v != nil {
+		var err error
+		if decoded, err = json.Marshal(v); err != nil {
 			return err
 		}
-		buf = append(append(append(buf, f.name...), b...), ',')
+	}
+	buf := make([]byte, 0, len(name)+len(decoded)+len(raw)+len(d.Origin)+64)
+	buf = append(buf, '{')
+	if v != nil {
+		buf = append(append(append(buf, name...), decoded...), ',')
 	}
 	if len(raw) > 0 {
 		buf = append(append(append(buf, `"raw":`...), raw...), ',')

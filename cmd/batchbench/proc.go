@@ -23,7 +23,8 @@ type runResult struct {
 	Code   int
 	Start  time.Time
 	Wall   time.Duration
-	MaxRSS int64 // peak resident set, KiB
+	MaxRSS int64         // peak resident set, KiB
+	CPU    time.Duration // user + system time
 	Stderr string
 }
 
@@ -75,6 +76,7 @@ func (p *proc) wait() (runResult, error) {
 	if st := p.cmd.ProcessState; st != nil {
 		res.Code = st.ExitCode()
 		res.MaxRSS = maxRSSKiB(st)
+		res.CPU = st.UserTime() + st.SystemTime()
 	}
 	var exit *exec.ExitError
 	if p.err != nil && !errors.As(p.err, &exit) {

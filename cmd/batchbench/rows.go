@@ -177,7 +177,8 @@ func (b *bench) overheadAt(ctx context.Context, in, emails string, lat time.Dura
 			return result{}, fmt.Errorf("bare loop made %d verify requests, want %d", got, n)
 		}
 		bareRate := rate(n, bres.Wall)
-		b.logf("latency %s round %d: batch %.0f rows/s (%s), bare loop %.0f req/s (%s)", lat, round+1, br, secs(res.Wall), bareRate, secs(bres.Wall))
+		b.logf("latency %s round %d: batch %.0f rows/s (%s, %.1f µs CPU/row), bare loop %.0f req/s (%s, %.1f µs CPU/req)", lat, round+1,
+			br, secs(res.Wall), perRow(res.CPU, n), bareRate, secs(bres.Wall), perRow(bres.CPU, n))
 		bestBatch, bestBare = max(bestBatch, br), max(bestBare, bareRate)
 	}
 	ratio := bestBatch / bestBare
@@ -196,6 +197,9 @@ func (b *bench) overheadAt(ctx context.Context, in, emails string, lat time.Dura
 			n, w, lat, w, w, rounds),
 	}, nil
 }
+
+// perRow is d per row in microseconds.
+func perRow(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
 
 // bareLoopCmd is the hidden subcommand the overhead row runs as its
 // baseline: `batchbench bareloop -input emails.txt -workers W`, with the
