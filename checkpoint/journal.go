@@ -240,6 +240,11 @@ func openJournal(dir, ledgerID string, m journalMeta, readOnly bool) (*journal, 
 			return nil, 0, err
 		}
 		return j, 0, nil
+	case readOnly && herr == nil && string(head) == string(journalHeader(ledgerID, gen)) && gen == m.Gen+1:
+		// A reader (batch status) raced a rotation in the running process.
+		f.Close()
+		j.f = nil
+		return nil, 0, fmt.Errorf("checkpoint: %s moved to a new generation while it was read; try again", j.path)
 	default:
 		f.Close()
 		j.f = nil
