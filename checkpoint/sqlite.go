@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"modernc.org/sqlite"
 )
 
@@ -59,22 +61,37 @@ func dsn(path string, kind dsnKind, sync syncMode) string {
 	return "file:" + p + "?" + strings.Join(q, "&")
 }
 
-// openDB opens a database handle limited to n connections.
+// openDB opens a database handle limited to n connections. Switching a
+// new database to WAL answers SQLITE_BUSY at once (no busy handler) while
+// another process does the same, as two runs starting together on one
+// cache do: that is retried with backoff for up to openBusyWait.
 func openDB(ctx context.Context, dsn string, n int) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, err
+	open := func() (*sql.DB, error) {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, backoff.Permanent(err)
+		}
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			var se *sqlite.Error
+			if errors.As(err, &se) && (se.Code()&0xff == sqliteBusy || se.Code()&0xff == sqliteLocked) {
+				return nil, err
+			}
+			return nil, backoff.Permanent(err)
+		}
+		return db, nil
 	}
-	db.SetMaxOpenConns(n)
-	db.SetMaxIdleConns(n)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(5*time.Millisecond), backoff.WithMaxInterval(200*time.Millisecond),
+		backoff.WithMaxElapsedTime(openBusyWait))
+	return backoff.RetryWithData(open, backoff.WithContext(b, ctx))
 }
+
+// openBusyWait bounds openDB's retries, like busy_timeout bounds a query's.
+const openBusyWait = 10 * time.Second
 
 // sqlErr maps SQLite's corruption codes to ErrCorrupt, keeping the original.
 func sqlErr(err error) error {
