@@ -168,3 +168,51 @@ func TestResultsLogStale(t *testing.T) {
 		t.Fatalf("Result() after Reset = %v, want ErrNoJob", err)
 	}
 }
+
+// TestResultsLogRotationInterrupted: a rotation that stops after moving part
+// of the log (here an injected failure before its second transaction, as a
+// crash would) leaves a ledger that opens with every result, part read from
+// the database and part from the log, and that rotates fully later.
+func TestResultsLogRotationInterrupted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	injected := errors.New("injected failure")
+	l, err := checkpoint.OpenRotateFailing(ctx, dir, 100, 30, injected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(ctx, testJob()); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, l, 0, 99, "ok")
+	r := checkpoint.Result{Kind: "verify", Key: "u99@example.com", Status: "ok", Data: json.RawMessage("99")}
+	if err := l.PutResult(ctx, r); !errors.Is(err, injected) {
+		t.Fatalf("PutResult() that rotates = %v, want the injected failure", err)
+	}
+	l.Close()
+	l, err = checkpoint.OpenRotateAt(ctx, dir, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantN(t, l, 0, 100, "ok")
+	c, err := l.Counts(ctx)
+	if err != nil || c.Results["verify"]["ok"] != 100 {
+		t.Fatalf("Counts() = %v, %v; want 100", c, err)
+	}
+	putN(t, l, 100, 160, "ok") // the 100th record in the log (u129) rotates
+	l.Close()
+	l = openLedger(t, dir)
+	wantN(t, l, 0, 160, "ok")
+	if c, err := l.Counts(ctx); err != nil || c.Results["verify"]["ok"] != 160 {
+		t.Fatalf("Counts() = %v, %v; want 160", c, err)
+	}
+	db, err := openRaw(filepath.Join(dir, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM result`).Scan(&n); err != nil || n != 130 {
+		t.Fatalf("result table holds %d rows (%v), want 130", n, err)
+	}
+}

@@ -59,6 +59,7 @@ type Ledger struct {
 
 	j        *journal // the results log
 	rotateAt int      // results-log records that trigger a rotation
+	opts     options
 
 	mu  sync.RWMutex
 	key *keyer // nil until a job is started
@@ -72,10 +73,14 @@ type options struct {
 	sync     syncMode
 	maxBatch int
 	rotateAt int
+	// rotateChunk is how many records one rotation transaction moves;
+	// afterChunk, when set, runs after each (tests inject failures).
+	rotateChunk int
+	afterChunk  func(n int) error
 }
 
 func defaultOptions() options {
-	return options{sync: syncNormal, maxBatch: DefaultMaxBatch, rotateAt: DefaultRotateAt}
+	return options{sync: syncNormal, maxBatch: DefaultMaxBatch, rotateAt: DefaultRotateAt, rotateChunk: defaultRotateChunk}
 }
 
 // Open opens (creating if needed) the ledger in dir and takes the directory's
@@ -93,7 +98,7 @@ func open(ctx context.Context, dir string, o options) (_ *Ledger, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Ledger{dir: dir, lock: lock, rotateAt: o.rotateAt}
+	l := &Ledger{dir: dir, lock: lock, rotateAt: o.rotateAt, opts: o}
 	defer func() {
 		if err != nil {
 			l.Close()

@@ -129,8 +129,8 @@ func (l *Ledger) PutResult(ctx context.Context, r Result, donePending ...Pending
 	return nil
 }
 
-// rotateChunk is how many records one rotation transaction moves.
-const rotateChunk = 4096
+// defaultRotateChunk is how many records one rotation transaction moves.
+const defaultRotateChunk = 4096
 
 // rotate moves the results log into the result table and starts a new,
 // empty log. Appends wait meanwhile. The caller holds l.j.rot.
@@ -148,11 +148,18 @@ func (l *Ledger) rotate() error {
 		chunk   []record
 		applied = j.meta.Applied
 		err     error
+		chunks  int
 	)
 	flush := func(end int64) {
 		if err != nil || len(chunk) == 0 {
 			return
 		}
+		if hook := l.opts.afterChunk; hook != nil && chunks > 0 {
+			if err = hook(chunks); err != nil {
+				return
+			}
+		}
+		chunks++
 		recs, jm := chunk, journalMeta{Gen: j.meta.Gen, Applied: end, Committed: j.meta.Committed}
 		chunk = nil
 		err = l.w.do(ctx, func(ctx context.Context, t *txn) error {
@@ -171,7 +178,7 @@ func (l *Ledger) rotate() error {
 	_, end, serr := j.scan(applied, func(_, next int64, r record) {
 		r.k, r.data = slices.Clone(r.k), cloneNil(r.data)
 		chunk = append(chunk, r)
-		if len(chunk) == rotateChunk {
+		if len(chunk) == l.opts.rotateChunk {
 			flush(next)
 		}
 	})
