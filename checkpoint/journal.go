@@ -210,14 +210,7 @@ func openJournal(dir, ledgerID string, m journalMeta, readOnly bool) (*journal, 
 		if m.Committed > hdr {
 			return nil, 0, fmt.Errorf("%w: %s is missing but the ledger records %d bytes of results in it", ErrCorrupt, j.path, m.Committed)
 		}
-		if readOnly {
-			j.end = hdr
-			return j, 0, nil
-		}
-		if err := j.create(m.Gen); err != nil {
-			return nil, 0, err
-		}
-		return j, 0, nil
+		return j.empty(m.Gen)
 	case err != nil:
 		return nil, 0, fmt.Errorf("checkpoint: open %s: %w", j.path, err)
 	}
@@ -232,14 +225,7 @@ func openJournal(dir, ledgerID string, m journalMeta, readOnly bool) (*journal, 
 		// (fully applied or discarded) file did not happen.
 		f.Close()
 		j.f = nil
-		if readOnly {
-			j.end = hdr
-			return j, 0, nil
-		}
-		if err := j.create(m.Gen); err != nil {
-			return nil, 0, err
-		}
-		return j, 0, nil
+		return j.empty(m.Gen)
 	case readOnly && herr == nil && string(head) == string(journalHeader(ledgerID, gen)) && gen == m.Gen+1:
 		// A reader (batch status) raced a rotation in the running process.
 		f.Close()
@@ -269,6 +255,19 @@ func openJournal(dir, ledgerID string, m journalMeta, readOnly bool) (*journal, 
 		}
 	}
 	return j, n, nil
+}
+
+// empty makes j an empty log of generation gen: a new file, or, read-only,
+// nothing to read.
+func (j *journal) empty(gen int64) (*journal, int, error) {
+	if j.readOnly {
+		j.end = int64(journalHeaderLen)
+		return j, 0, nil
+	}
+	if err := j.create(gen); err != nil {
+		return nil, 0, err
+	}
+	return j, 0, nil
 }
 
 // scan reads records from off to the end of the file, calling fn with each
