@@ -418,3 +418,59 @@ func TestMXLookupsConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartPaysOnlyForFailures: answers are cached as they arrive and
+// failures are not, so starting a finished job over (its ledger reset, as
+// --restart does) with the same cache pays only for the keys that failed.
+func TestRestartPaysOnlyForFailures(t *testing.T) {
+	ctx := context.Background()
+	opts := sandbox.DefaultOptions()
+	opts.Fail500 = 0.5 // 1 in 16 keys fails all 4 attempts
+	h := newHarness(t, opts)
+	input, unique := contacts(300, 0, 0)
+	cache, err := checkpoint.OpenCache(ctx, filepath.Join(t.TempDir(), "cache.db"), checkpoint.DefaultTTLPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	cfg, _ := h.config(input, pipeline.Stages{Verify: true})
+	cfg.Cache = cache.ForRun()
+	_, sum, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := sum.Counters["rows_error"]
+	if failed == 0 || failed == int64(unique) {
+		t.Fatalf("%d of %d rows failed; the test needs some", failed, unique)
+	}
+
+	if err := h.ledger.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ledger.Start(ctx, checkpoint.Job{Identity: "test", Input: "mem"}); err != nil {
+		t.Fatal(err)
+	}
+	clean := sandbox.New(sandbox.DefaultOptions()) // the API answers every call now
+	ts := httptest.NewServer(clean)
+	defer func() { clean.Close(); ts.Close() }()
+	h.url = ts.URL
+	cfg, _ = h.config(input, pipeline.Stages{Verify: true})
+	cfg.Cache = cache.ForRun()
+	_, sum, err = run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls int64
+	for _, n := range clean.Counters().Requests[sandbox.EpVerify] {
+		calls += n
+	}
+	if calls != failed {
+		t.Errorf("restart made %d verify calls, want %d (the failed keys)", calls, failed)
+	}
+	if got := sum.Counters["rows_error"]; got != 0 {
+		t.Errorf("%d rows failed after the restart", got)
+	}
+	if got := sum.Counters["cache_hits"]; got != int64(unique)-failed {
+		t.Errorf("cache hits = %d, want %d", got, int64(unique)-failed)
+	}
+}
