@@ -162,6 +162,9 @@ func (l *Ledger) rotate() error {
 		chunks++
 		recs, jm := chunk, journalMeta{Gen: j.meta.Gen, Applied: end, Committed: j.meta.Committed}
 		chunk = nil
+		// In key order the index's pages are touched once each; stable, so
+		// a later answer for a key still replaces an earlier one.
+		slices.SortStableFunc(recs, func(a, b record) int { return bytes.Compare(a.k, b.k) })
 		err = l.w.do(ctx, func(ctx context.Context, t *txn) error {
 			for _, r := range recs {
 				if err := storeResult(ctx, t, r); err != nil {
