@@ -40,7 +40,7 @@ const (
 	maxRecordLen     = 64 << 20
 	// DefaultRotateAt is how many records the results log holds before they
 	// are moved into the database.
-	DefaultRotateAt = 1 << 16
+	DefaultRotateAt = 1 << 18
 )
 
 // journalMeta is the meta row "rlog".
