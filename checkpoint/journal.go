@@ -316,16 +316,9 @@ func (j *journal) scan(off int64, fn func(off, next int64, r record)) (int, int6
 }
 
 // create replaces the log with an empty one of generation gen: written
-// aside, fsynced and renamed into place.
+// aside, fsynced and renamed into place (writeFileAtomic).
 func (j *journal) create(gen int64) error {
-	tmp := j.path + ".tmp"
-	if err := writeFileAtomic(tmp, journalHeader(j.ledgerID, gen)); err != nil {
-		return fmt.Errorf("checkpoint: create %s: %w", j.path, err)
-	}
-	if err := os.Rename(tmp, j.path); err != nil {
-		return fmt.Errorf("checkpoint: create %s: %w", j.path, err)
-	}
-	if err := syncDir(filepath.Dir(j.path)); err != nil {
+	if err := writeFileAtomic(j.path, journalHeader(j.ledgerID, gen)); err != nil {
 		return fmt.Errorf("checkpoint: create %s: %w", j.path, err)
 	}
 	f, err := os.OpenFile(j.path, os.O_RDWR, 0)

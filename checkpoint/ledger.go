@@ -120,7 +120,7 @@ func open(ctx context.Context, dir string, o options) (_ *Ledger, err error) {
 	case statErr != nil:
 		// A fresh directory: leftovers of a deleted database must not be
 		// replayed into the new one.
-		for _, p := range []string{dbPath + "-wal", dbPath + "-shm", l.path(journalName), l.path(journalName) + ".tmp"} {
+		for _, p := range []string{dbPath + "-wal", dbPath + "-shm", l.path(journalName)} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("checkpoint: remove stale %s: %w", p, err)
 			}

@@ -445,7 +445,7 @@ func TestFileModes(t *testing.T) {
 	}
 	check(dir, 0o700)
 	check(filepath.Dir(dir), 0o700)
-	for _, n := range []string{"LOCK", "ledger.db", "ledger.db-wal", "ledger.db-shm", "job.json"} {
+	for _, n := range []string{"LOCK", "ledger.db", "ledger.db-wal", "ledger.db-shm", "job.json", "results.log"} {
 		check(filepath.Join(dir, n), 0o600)
 	}
 	check(filepath.Dir(cpath), 0o700)
