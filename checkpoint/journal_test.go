@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -214,5 +215,45 @@ func TestResultsLogRotationInterrupted(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM result`).Scan(&n); err != nil || n != 130 {
 		t.Fatalf("result table holds %d rows (%v), want 130", n, err)
+	}
+}
+
+// TestResultsLogReaderRacesRotation: `batch status` reading the meta row
+// of one generation and the log of the next (a rotation in between) is
+// told to try again, not that the ledger is corrupt; a writer opening the
+// same files does report corruption.
+func TestResultsLogReaderRacesRotation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := checkpoint.OpenRotateAt(ctx, dir, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(ctx, testJob()); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, l, 0, 10, "ok")
+	if err := l.Commit(ctx, checkpoint.Progress{Seq: 10}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close() // checkpoints the WAL: ledger.db alone holds generation 1
+	before, err := os.ReadFile(filepath.Join(dir, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err = checkpoint.OpenRotateAt(ctx, dir, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putN(t, l, 10, 20, "ok") // rotates: generation 2
+	l.Close()
+	if err := os.WriteFile(filepath.Join(dir, "ledger.db"), before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkpoint.OpenReadOnly(ctx, dir); err == nil || errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "try again") {
+		t.Fatalf("OpenReadOnly() = %v, want a try-again error", err)
+	}
+	if _, err := checkpoint.Open(ctx, dir); !errors.Is(err, checkpoint.ErrCorrupt) {
+		t.Fatalf("Open() = %v, want ErrCorrupt", err)
 	}
 }
