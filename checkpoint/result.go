@@ -337,7 +337,7 @@ func (l *Ledger) Counts(ctx context.Context) (Counts, error) {
 	if err := rows.Err(); err != nil {
 		return c, l.dbErr("count results in", err)
 	}
-	if err := l.countJournal(ctx, c.Results); err != nil {
+	if err := l.countJournal(ctx, c.Results, len(c.Results) == 0); err != nil {
 		return c, err
 	}
 	prow, err := l.rdb.QueryContext(ctx, `SELECT kind, count(*) FROM pending GROUP BY kind`)
@@ -361,7 +361,8 @@ func (l *Ledger) Counts(ctx context.Context) (Counts, error) {
 
 // countJournal adds the results log's latest record per key to counts: a
 // key also in the result table counts once, with the log's (newer) status.
-func (l *Ledger) countJournal(ctx context.Context, counts map[string]map[string]int64) error {
+// With the table empty (no rotation yet) there is nothing to look up.
+func (l *Ledger) countJournal(ctx context.Context, counts map[string]map[string]int64, tableEmpty bool) error {
 	add := func(kind, status string, n int64) {
 		if counts[kind] == nil {
 			counts[kind] = map[string]int64{}
@@ -375,6 +376,10 @@ func (l *Ledger) countJournal(ctx context.Context, counts map[string]map[string]
 		rec, err := l.j.read(off)
 		if err != nil {
 			return err
+		}
+		if tableEmpty {
+			add(rec.kind, rec.status, 1)
+			continue
 		}
 		var kind, status string
 		err = l.rdb.QueryRowContext(ctx, `SELECT kind, status FROM result WHERE k = ?`, rec.k).Scan(&kind, &status)
