@@ -207,8 +207,8 @@ func openJournal(dir, ledgerID string, m journalMeta, readOnly bool) (*journal, 
 	f, err := os.OpenFile(j.path, flag, 0)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if m.Committed > hdr {
-			return nil, 0, fmt.Errorf("%w: %s is missing but the ledger records %d bytes of results in it", ErrCorrupt, j.path, m.Committed)
+		if m.Committed > hdr || m.Applied > hdr {
+			return nil, 0, fmt.Errorf("%w: %s is missing but the ledger records results in it", ErrCorrupt, j.path)
 		}
 		return j.empty(m.Gen)
 	case err != nil:
@@ -236,25 +236,40 @@ func openJournal(dir, ledgerID string, m journalMeta, readOnly bool) (*journal, 
 		j.f = nil
 		return nil, 0, fmt.Errorf("%w: %s has a damaged header or belongs to another ledger or generation", ErrCorrupt, j.path)
 	}
-	n, end, err := j.scan(m.Applied, func(off, _ int64, r record) { j.index[prefixOf(r.k)] = off })
+	n, err := j.index0(f, m)
 	if err != nil {
+		f.Close()
+		j.f = nil
 		return nil, 0, err
 	}
+	return j, n, nil
+}
+
+// index0 indexes f from m.Applied on and checks it against m (see
+// openJournal).
+func (j *journal) index0(f *os.File, m journalMeta) (int, error) {
+	n, end, err := j.scan(m.Applied, func(off, _ int64, r record) { j.index[prefixOf(r.k)] = off })
+	if err != nil {
+		return 0, err
+	}
 	if end < m.Committed {
-		return nil, 0, fmt.Errorf("%w: %s holds %d intact bytes of results, the ledger's last commit recorded %d", ErrCorrupt, j.path, end, m.Committed)
+		return 0, fmt.Errorf("%w: %s holds %d intact bytes of results, the ledger's last commit recorded %d", ErrCorrupt, j.path, end, m.Committed)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint: stat %s: %w", j.path, err)
+	}
+	if fi.Size() < end {
+		return 0, fmt.Errorf("%w: %s is shorter than the results already moved from it", ErrCorrupt, j.path)
 	}
 	j.end = end
-	if !readOnly {
-		if fi, err := f.Stat(); err != nil {
-			return nil, 0, fmt.Errorf("checkpoint: stat %s: %w", j.path, err)
-		} else if fi.Size() != end {
-			// The tail written after the last commit is torn: cut it.
-			if err := f.Truncate(end); err != nil {
-				return nil, 0, fmt.Errorf("checkpoint: truncate torn tail of %s: %w", j.path, err)
-			}
+	if !j.readOnly && fi.Size() != end {
+		// The tail written after the last commit is torn: cut it.
+		if err := f.Truncate(end); err != nil {
+			return 0, fmt.Errorf("checkpoint: truncate torn tail of %s: %w", j.path, err)
 		}
 	}
-	return j, n, nil
+	return n, nil
 }
 
 // empty makes j an empty log of generation gen: a new file, or, read-only,
@@ -325,19 +340,32 @@ func (j *journal) create(gen int64) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: open %s: %w", j.path, err)
 	}
+	// The file and its index change together: a reader holds fileMu from
+	// its index lookup to its read.
 	j.fileMu.Lock()
+	j.mu.Lock()
 	old := j.f
 	j.f = f
-	j.fileMu.Unlock()
-	if old != nil {
-		old.Close()
-	}
-	j.mu.Lock()
 	j.index = map[keyPrefix]int64{}
 	j.end = int64(journalHeaderLen)
 	j.err = nil
 	j.mu.Unlock()
+	j.fileMu.Unlock()
+	if old != nil {
+		old.Close()
+	}
 	return nil
+}
+
+// fail makes err sticky: every later append and sync returns it, so a log
+// whose state on disk is uncertain is not written to again in this
+// process (reopening recovers).
+func (j *journal) fail(err error) {
+	j.mu.Lock()
+	if j.err == nil {
+		j.err = err
+	}
+	j.mu.Unlock()
 }
 
 // append writes r and returns when it is in the file, group-committed with
@@ -422,12 +450,18 @@ func (j *journal) resume() {
 	j.mu.Unlock()
 }
 
-// lookup returns the offset of the latest record for p.
-func (j *journal) lookup(p keyPrefix) (int64, bool) {
+// get returns the latest record for p, if the log holds one.
+func (j *journal) get(p keyPrefix) (record, bool, error) {
+	j.fileMu.RLock()
+	defer j.fileMu.RUnlock()
 	j.mu.Lock()
 	off, ok := j.index[p]
 	j.mu.Unlock()
-	return off, ok
+	if !ok {
+		return record{}, false, nil
+	}
+	r, err := j.readLocked(off)
+	return r, err == nil, err
 }
 
 // len returns the number of keys indexed.
@@ -444,10 +478,19 @@ func (j *journal) endOffset() int64 {
 	return j.end
 }
 
-// read returns the record at off. A damaged record is ErrCorrupt.
+// read returns the record at off. A damaged record is ErrCorrupt. The
+// caller makes sure the file is not replaced meanwhile (holds rot).
 func (j *journal) read(off int64) (record, error) {
 	j.fileMu.RLock()
 	defer j.fileMu.RUnlock()
+	return j.readLocked(off)
+}
+
+// readLocked is read with fileMu held.
+func (j *journal) readLocked(off int64) (record, error) {
+	if j.f == nil {
+		return record{}, errClosed
+	}
 	var hdr [recHeaderLen]byte
 	if _, err := j.f.ReadAt(hdr[:], off); err != nil {
 		return record{}, fmt.Errorf("%w: read a result from %s: %v", ErrCorrupt, j.path, err)
@@ -470,16 +513,24 @@ func (j *journal) read(off int64) (record, error) {
 	return r, nil
 }
 
-// sync fsyncs the log and returns the length it covers.
+// sync fsyncs the log and returns the length it covers. A failed fsync is
+// sticky: after one, Linux may report the next as good with data lost.
 func (j *journal) sync() (int64, error) {
-	end := j.endOffset()
+	j.mu.Lock()
+	end, err := j.end, j.err
+	j.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
 	j.fileMu.RLock()
 	defer j.fileMu.RUnlock()
 	if j.f == nil {
-		return end, nil
+		return 0, errClosed
 	}
 	if err := j.f.Sync(); err != nil {
-		return 0, fmt.Errorf("checkpoint: fsync %s: %w", j.path, err)
+		err = fmt.Errorf("checkpoint: fsync %s: %w", j.path, err)
+		j.fail(err)
+		return 0, err
 	}
 	return end, nil
 }

@@ -555,6 +555,7 @@ func (l *Ledger) Reset(ctx context.Context) error {
 	}
 	l.j.meta = jm
 	if err := l.j.create(jm.Gen); err != nil {
+		l.j.fail(err)
 		return err
 	}
 	if err := removeMarker(l.path(markerName), l.dir); err != nil {

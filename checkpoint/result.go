@@ -51,21 +51,17 @@ func (l *Ledger) Result(ctx context.Context, kind, key string) (*Result, error) 
 		return nil, err
 	}
 	k := kr.key(kind, key)
-	if off, ok := l.j.lookup(prefixOf(k)); ok {
-		rec, err := l.j.read(off)
-		if err != nil {
-			return nil, err
+	if rec, ok, err := l.j.get(prefixOf(k)); err != nil {
+		return nil, err
+	} else if ok && bytes.Equal(rec.k, k) {
+		if rec.kind != kind {
+			return nil, fmt.Errorf("%w: a %s result in %s has another kind", ErrCorrupt, kind, l.j.path)
 		}
-		if bytes.Equal(rec.k, k) {
-			if rec.kind != kind {
-				return nil, fmt.Errorf("%w: a %s result in %s has another kind", ErrCorrupt, kind, l.j.path)
-			}
-			r := Result{Kind: rec.kind, Key: key, Status: rec.status, Verdict: rec.verdict, FetchedAt: time.Unix(0, rec.fetched).UTC()}
-			if rec.data != nil {
-				r.Data = json.RawMessage(rec.data)
-			}
-			return &r, nil
+		r := Result{Kind: rec.kind, Key: key, Status: rec.status, Verdict: rec.verdict, FetchedAt: time.Unix(0, rec.fetched).UTC()}
+		if rec.data != nil {
+			r.Data = json.RawMessage(rec.data)
 		}
+		return &r, nil
 	}
 	var (
 		r       = Result{Key: key}
@@ -99,20 +95,24 @@ func (l *Ledger) PutResult(ctx context.Context, r Result, donePending ...Pending
 	if l.readOnly {
 		return errReadOnly
 	}
-	kr, err := l.keyer()
-	if err != nil {
-		return err
-	}
 	if r.Kind == "" || r.Key == "" {
 		return errors.New("checkpoint: result needs a kind and a key")
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Held to the end, so that Reset (and Start) wait for the answers of
+	// the job being stored and no answer of a reset job reaches the next
+	// job's log.
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.key == nil {
+		return ErrNoJob
+	}
 	if r.FetchedAt.IsZero() {
 		r.FetchedAt = time.Now()
 	}
-	k := kr.key(r.Kind, r.Key)
+	k := l.key.key(r.Kind, r.Key)
 	if err := l.j.append(record{k: k, kind: r.Kind, status: r.Status, verdict: r.Verdict, data: r.Data, fetched: r.FetchedAt.UnixNano()}); err != nil {
 		return err
 	}
@@ -179,6 +179,9 @@ func (l *Ledger) rotate() error {
 		}
 	}
 	_, end, serr := j.scan(applied, func(_, next int64, r record) {
+		if err != nil {
+			return
+		}
 		r.k, r.data = slices.Clone(r.k), cloneNil(r.data)
 		chunk = append(chunk, r)
 		if len(chunk) == l.opts.rotateChunk {
@@ -196,14 +199,28 @@ func (l *Ledger) rotate() error {
 		return fmt.Errorf("%w: %s changed while its results were moved", ErrCorrupt, j.path)
 	}
 	next := newJournalMeta(j.meta.Gen + 1)
-	if err := l.w.doSync(ctx, func(ctx context.Context, t *txn) error {
+	if err := l.w.do(ctx, func(ctx context.Context, t *txn) error {
 		_, err := t.st.putMeta.ExecContext(ctx, "rlog", next.encode())
 		return err
 	}); err != nil {
-		return err
+		return err // not committed: the log goes on as it was
 	}
 	j.meta = next
-	return j.create(next.Gen)
+	// Committed: from here the old file must not take another record. The
+	// switch is made durable (a WAL checkpoint) before the new file
+	// replaces the old, so that a power loss cannot pair the old
+	// generation's meta with the new file. If either step fails the log
+	// stops taking records; reopening finds the old file fully moved and
+	// starts the new generation.
+	if err := l.w.doSync(ctx, func(context.Context, *txn) error { return nil }); err != nil {
+		j.fail(err)
+		return err
+	}
+	if err := j.create(next.Gen); err != nil {
+		j.fail(err)
+		return err
+	}
+	return nil
 }
 
 func cloneNil(b []byte) []byte {
@@ -317,6 +334,9 @@ type Counts struct {
 // Counts returns the ledger's result and pending-handle counts. It scans the
 // results table.
 func (l *Ledger) Counts(ctx context.Context) (Counts, error) {
+	// No rotation moves results between the table and the log meanwhile.
+	l.j.rot.Lock()
+	defer l.j.rot.Unlock()
 	c := Counts{Results: map[string]map[string]int64{}, Pending: map[string]int64{}}
 	rows, err := l.rdb.QueryContext(ctx, `SELECT kind, status, count(*) FROM result GROUP BY kind, status`)
 	if err != nil {
