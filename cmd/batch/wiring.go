@@ -50,7 +50,8 @@ func fingerprint(ctx context.Context, input string, stdin io.Reader) (string, io
 }
 
 // stdinHead is how much of stdin identifies it: a resume from stdin
-// checks that the same data is piped in again (its first 64 KiB).
+// checks that the same data is piped in again (its first 64 KiB here;
+// csvsource also checks the bytes it skips against the cursor's checkpoint).
 const stdinHead = 64 << 10
 
 func openSource(ctx context.Context, input string, overrides map[string]string, stdin io.Reader, cursor string, header []string) (source, error) {

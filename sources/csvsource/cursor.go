@@ -10,6 +10,9 @@ import (
 type Cursor struct {
 	Offset int64 `json:"o"`
 	Line   int64 `json:"l"`
+	// Prefix, for stdin, is the checkpoint "offset:hash" of the input's
+	// first bytes at or before Offset (see prefixHasher).
+	Prefix string `json:"p,omitempty"`
 }
 
 // FormatCursor encodes a position as a Row.Cursor: {"o":offset,"l":line}.
@@ -21,6 +24,15 @@ func FormatCursor(offset, line int64) string {
 	b = strconv.AppendInt(b, line, 10)
 	b = append(b, '}')
 	return string(b)
+}
+
+// formatCursorPrefix is FormatCursor with a prefix checkpoint.
+func formatCursorPrefix(offset, line int64, prefix string) string {
+	if prefix == "" {
+		return FormatCursor(offset, line)
+	}
+	c := FormatCursor(offset, line)
+	return c[:len(c)-1] + `,"p":` + strconv.Quote(prefix) + "}"
 }
 
 // ParseCursor decodes a cursor made by FormatCursor.

@@ -31,8 +31,9 @@ type Source struct {
 	dec         *Decoder
 	closers     []io.Closer
 	fingerprint string
-	size        int64        // bytes of a plain file; -1 when unknown (gzip, stdin)
-	done        atomic.Int64 // decoded offset after the last row, for Progress
+	size        int64         // bytes of a plain file; -1 when unknown (gzip, stdin)
+	done        atomic.Int64  // decoded offset after the last row, for Progress
+	prefix      *prefixHasher // stdin: checkpoints of the bytes read
 }
 
 // Open opens path ("-" for opts.Stdin or os.Stdin). With an empty cursor it
@@ -45,12 +46,14 @@ func Open(ctx context.Context, path string, opts Options, cursor string, header 
 		opts.Origin = path
 	}
 	var at *Resume
+	var prefix string
 	if cursor != "" {
 		c, err := ParseCursor(cursor)
 		if err != nil {
 			return nil, err
 		}
 		at = &Resume{Header: header, Offset: c.Offset, Line: c.Line}
+		prefix = c.Prefix
 	}
 	s := &Source{size: -1}
 	var r io.Reader
@@ -58,11 +61,15 @@ func Open(ctx context.Context, path string, opts Options, cursor string, header 
 	seeked := false
 	if path == "-" {
 		r, err = s.openStdin(opts.Stdin)
+		if err == nil {
+			s.prefix = newPrefixHasher(r)
+			r = s.prefix
+		}
 	} else {
 		r, seeked, err = s.openFile(path, at)
 	}
 	if err == nil && at != nil && !seeked {
-		r, err = skipTo(r, opts.Origin, at.Offset)
+		r, err = checkPrefix(r, opts.Origin, at.Offset, prefix)
 	}
 	if err != nil {
 		_ = s.Close()
@@ -170,12 +177,20 @@ func (s *Source) Next(ctx context.Context) (pipeline.Row, error) {
 	if err != nil {
 		var re *pipeline.RowError
 		if errors.As(err, &re) {
-			re.Cursor = FormatCursor(s.dec.Offset(), s.dec.Line())
+			re.Cursor = s.cursor()
 		}
 		return row, err
 	}
-	row.Cursor = FormatCursor(s.dec.Offset(), s.dec.Line())
+	row.Cursor = s.cursor()
 	return row, nil
+}
+
+func (s *Source) cursor() string {
+	off := s.dec.Offset()
+	if s.prefix == nil {
+		return FormatCursor(off, s.dec.Line())
+	}
+	return formatCursorPrefix(off, s.dec.Line(), s.prefix.at(off))
 }
 
 // Progress reports how far reading has come: bytes read of total, total

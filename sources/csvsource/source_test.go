@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -184,5 +185,63 @@ func TestFingerprint(t *testing.T) {
 	}
 	if _, err := csvsource.Fingerprint("-"); err == nil {
 		t.Error("Fingerprint(-) error = nil, want one")
+	}
+}
+
+// TestStdinResumeChecksPrefix: a stdin row cursor past the first MiB
+// carries a checkpoint of the input's first bytes. Resuming with the same
+// input works; with input that differs after the first 64 KiB (which the
+// job fingerprint covers) but before the checkpoint, Open refuses.
+func TestStdinResumeChecksPrefix(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("email,n\n")
+	for i := 0; b.Len() < 3<<20; i++ {
+		fmt.Fprintf(&b, "user%d@example.com,%d\n", i, i)
+	}
+	data := b.Bytes()
+	ctx := context.Background()
+	open := func(in []byte, cursor string, header []string) (*csvsource.Source, error) {
+		return csvsource.Open(ctx, "-", csvsource.Options{MapHeader: mapHeader, Stdin: bytes.NewReader(in)}, cursor, header)
+	}
+	s, err := open(data, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := s.Header()
+	var cursor, next string
+	for {
+		row, err := s.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := csvsource.ParseCursor(row.Cursor); c.Offset > 2<<20 {
+			if c.Prefix == "" || !strings.HasPrefix(c.Prefix, "2097152:") {
+				t.Fatalf("cursor %s: want the checkpoint at 2 MiB", row.Cursor)
+			}
+			if cursor == "" {
+				cursor = row.Cursor
+				continue
+			}
+			next = row.Values[0]
+			break
+		}
+	}
+	s.Close()
+
+	s, err = open(data, cursor, header)
+	if err != nil {
+		t.Fatalf("resume with the same input: %v", err)
+	}
+	row, err := s.Next(ctx)
+	s.Close()
+	if err != nil || row.Values[0] != next {
+		t.Fatalf("resumed at %v, %v; want %s", row.Values, err, next)
+	}
+
+	changed := bytes.Clone(data)
+	i := bytes.Index(changed[100<<10:], []byte("user")) + 100<<10
+	changed[i] = 'U' // after the fingerprinted head, before the checkpoint
+	if _, err := open(changed, cursor, header); err == nil || !strings.Contains(err.Error(), "differ") {
+		t.Fatalf("resume with changed input = %v, want a refusal", err)
 	}
 }
