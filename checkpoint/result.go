@@ -74,7 +74,7 @@ func (l *Ledger) Result(ctx context.Context, kind, key string) (*Result, error) 
 		return nil, nil
 	}
 	if err != nil {
-		return nil, l.dbErr("read result from", err)
+		return nil, l.corruptOr("read result from", err)
 	}
 	if resultSum(k, r.Kind, r.Status, r.Verdict, data, fetched) != sum || r.Kind != kind {
 		return nil, fmt.Errorf("%w: a %s result in %s fails its checksum", ErrCorrupt, kind, l.path(dbName))
@@ -286,7 +286,7 @@ func (l *Ledger) PutPending(ctx context.Context, p Pending) error {
 func (l *Ledger) Pending(ctx context.Context) ([]Pending, error) {
 	rows, err := l.rdb.QueryContext(ctx, `SELECT kind, handle, doc, sum FROM pending`)
 	if err != nil {
-		return nil, l.dbErr("read pending handles from", err)
+		return nil, l.corruptOr("read pending handles from", err)
 	}
 	defer rows.Close()
 	var out []Pending
@@ -295,7 +295,7 @@ func (l *Ledger) Pending(ctx context.Context) ([]Pending, error) {
 		var doc []byte
 		var sum int64
 		if err := rows.Scan(&kind, &handle, &doc, &sum); err != nil {
-			return nil, l.dbErr("read pending handles from", err)
+			return nil, l.corruptOr("read pending handles from", err)
 		}
 		var p pendingDoc
 		if docSum(kind, handle, string(doc)) != sum {
@@ -307,7 +307,7 @@ func (l *Ledger) Pending(ctx context.Context) ([]Pending, error) {
 		out = append(out, Pending(p))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, l.dbErr("read pending handles from", err)
+		return nil, l.corruptOr("read pending handles from", err)
 	}
 	slices.SortStableFunc(out, func(a, b Pending) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
