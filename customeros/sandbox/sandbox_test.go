@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/contactbatch/batch/customeros/sandbox"
 	"github.com/google/go-cmp/cmp"
@@ -127,7 +128,20 @@ func run(t *testing.T, o sandbox.Options, workers int) sandbox.Counters {
 	}
 	close(jobs)
 	wg.Wait()
-	return s.Counters()
+	// The server counts a request after its handler returns, which can be
+	// after the client has read the answer: wait for the last ones.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := s.Counters()
+		var n int64
+		for _, v := range c.Requests["verify"] {
+			n += v
+		}
+		if n >= 200 || time.Now().After(deadline) {
+			return c
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestFaultsReproducibleUnderConcurrency(t *testing.T) {
