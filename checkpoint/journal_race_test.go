@@ -137,13 +137,7 @@ func TestResultsLogMissingAfterPartialRotation(t *testing.T) {
 func TestResultsLogRotationCheckpointBusy(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := checkpoint.OpenRotateAt(ctx, dir, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Start(ctx, testJob()); err != nil {
-		t.Fatal(err)
-	}
+	l := startedRotating(t, dir, 100)
 	putN(t, l, 0, 99, "ok")
 	if err := l.Commit(ctx, checkpoint.Progress{Seq: 99}); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,21 @@ import (
 	"github.com/contactbatch/batch/checkpoint"
 )
 
+// startedRotating opens dir with a rotation every n records and starts the
+// test job.
+func startedRotating(t *testing.T, dir string, n int) *checkpoint.Ledger {
+	t.Helper()
+	l, err := checkpoint.OpenRotateAt(context.Background(), dir, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := l.Start(context.Background(), testJob()); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func putN(t *testing.T, l *checkpoint.Ledger, from, to int, status string) {
 	t.Helper()
 	for i := from; i < to; i++ {
@@ -75,13 +90,7 @@ func TestResultsLogTail(t *testing.T) {
 func TestResultsLogRotation(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := checkpoint.OpenRotateAt(ctx, dir, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Start(ctx, testJob()); err != nil {
-		t.Fatal(err)
-	}
+	l := startedRotating(t, dir, 100)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() { putN(t, l, g*125, (g+1)*125, "old") })
@@ -94,7 +103,7 @@ func TestResultsLogRotation(t *testing.T) {
 	}
 	wantN(t, l, 0, 1000, "new")
 	l.Close()
-	l, err = checkpoint.OpenRotateAt(ctx, dir, 100)
+	l, err := checkpoint.OpenRotateAt(ctx, dir, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,13 +127,7 @@ func TestResultsLogRotation(t *testing.T) {
 func TestResultsLogRotationCrash(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := checkpoint.OpenRotateAt(ctx, dir, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Start(ctx, testJob()); err != nil {
-		t.Fatal(err)
-	}
+	l := startedRotating(t, dir, 50)
 	putN(t, l, 0, 40, "ok")
 	if err := l.Commit(ctx, checkpoint.Progress{Seq: 40}); err != nil {
 		t.Fatal(err)
@@ -225,13 +228,7 @@ func TestResultsLogRotationInterrupted(t *testing.T) {
 func TestResultsLogReaderRacesRotation(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := checkpoint.OpenRotateAt(ctx, dir, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Start(ctx, testJob()); err != nil {
-		t.Fatal(err)
-	}
+	l := startedRotating(t, dir, 20)
 	putN(t, l, 0, 10, "ok")
 	if err := l.Commit(ctx, checkpoint.Progress{Seq: 10}); err != nil {
 		t.Fatal(err)
