@@ -113,6 +113,11 @@ func decodeVerification(body []byte) (*Verification, error) {
 	if rec.EmailAddress == "" && !rec.Syntax.IsValid && rec.Deliverable == "" && d.env.Status == "" {
 		return nil, fmt.Errorf("%w: verify: no verification record in body", ErrBadResponse)
 	}
+	return rec.verification(d.env.RequestID, bytes.Clone(raw)), nil
+}
+
+// verification is the normalized Verification of a decoded record.
+func (rec *wireVerifyRecord) verification(requestID string, raw json.RawMessage) *Verification {
 	primary := rec.Risk.IsPrimaryDomain == nil || *rec.Risk.IsPrimaryDomain
 	v := &Verification{
 		Email:                 rec.EmailAddress,
@@ -126,11 +131,11 @@ func decodeVerification(body []byte) (*Verification, error) {
 			IsSystemGenerated: rec.Risk.IsSystemGenerated, IsFreeProvider: rec.Risk.IsFreeProvider,
 			IsMailboxFull: rec.Risk.IsMailboxFull, IsPrimaryDomain: primary},
 		Syntax:    Syntax{IsValid: rec.Syntax.IsValid, User: rec.Syntax.User, Domain: rec.Syntax.Domain},
-		RequestID: d.env.RequestID,
-		Raw:       bytes.Clone(raw),
+		RequestID: requestID,
+		Raw:       raw,
 	}
 	v.normalize()
-	return v, nil
+	return v
 }
 
 // normalize computes Reasons, IsRisky and Verdict from the raw fields.

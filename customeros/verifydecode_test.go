@@ -50,24 +50,7 @@ func refDecodeVerification(body []byte) (*Verification, error) {
 	if rec.EmailAddress == "" && !rec.Syntax.IsValid && rec.Deliverable == "" && top.Status == "" {
 		return nil, fmt.Errorf("%w: verify: no verification record in body", ErrBadResponse)
 	}
-	primary := rec.Risk.IsPrimaryDomain == nil || *rec.Risk.IsPrimaryDomain
-	v := &Verification{
-		Email:                 rec.EmailAddress,
-		Deliverable:           rec.Deliverable,
-		IsCatchAll:            rec.IsCatchAll,
-		ReportedRisky:         rec.IsRisky,
-		Provider:              rec.Provider,
-		SecureGatewayProvider: rec.SecureGatewayProvider,
-		AlternateEmail:        rec.AlternateEmail,
-		Risk: Risk{IsFirewalled: rec.Risk.IsFirewalled, IsRoleMailbox: rec.Risk.IsRoleMailbox,
-			IsSystemGenerated: rec.Risk.IsSystemGenerated, IsFreeProvider: rec.Risk.IsFreeProvider,
-			IsMailboxFull: rec.Risk.IsMailboxFull, IsPrimaryDomain: primary},
-		Syntax:    Syntax{IsValid: rec.Syntax.IsValid, User: rec.Syntax.User, Domain: rec.Syntax.Domain},
-		RequestID: top.RequestID,
-		Raw:       raw,
-	}
-	v.normalize()
-	return v, nil
+	return rec.verification(top.RequestID, raw), nil
 }
 
 func verifySeeds(t testing.TB) [][]byte {
