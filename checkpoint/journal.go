@@ -16,9 +16,9 @@ import (
 // an append-only file of checksummed records, group-committed with one
 // write(2) per batch, indexed in memory by key. Appending a record costs a
 // few microseconds where a SQLite insert with a random key costs tens; the
-// log is moved into the database's result table in large sorted-free
-// transactions only when it holds rotateAt records ("rotation"), so memory
-// stays bounded however many results a job stores.
+// log is moved into the database's result table in large transactions,
+// in key order, only when it holds DefaultRotateAt records ("rotation"), so
+// memory stays bounded however many results a job stores.
 //
 // File layout: a header (magic, the ledger id, the generation, CRC-32C),
 // then records: payload length (uint32), CRC-32C of the payload (uint32),

@@ -57,9 +57,8 @@ type Ledger struct {
 	rdb    *sql.DB
 	getRes *sql.Stmt
 
-	j        *journal // the results log
-	rotateAt int      // results-log records that trigger a rotation
-	opts     options
+	j    *journal // the results log
+	opts options  // rotation settings among them
 
 	mu  sync.RWMutex
 	key *keyer // nil until a job is started
@@ -73,8 +72,10 @@ type options struct {
 	sync     syncMode
 	maxBatch int
 	rotateAt int
-	// rotateChunk is how many records one rotation transaction moves;
-	// afterChunk, when set, runs after each (tests inject failures).
+	// rotateAt is how many results-log records trigger a rotation;
+	// rotateChunk how many records one rotation transaction moves;
+	// afterChunk, when set, runs before each transaction after the first
+	// (tests inject failures).
 	rotateChunk int
 	afterChunk  func(n int) error
 }
@@ -98,7 +99,7 @@ func open(ctx context.Context, dir string, o options) (_ *Ledger, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Ledger{dir: dir, lock: lock, rotateAt: o.rotateAt, opts: o}
+	l := &Ledger{dir: dir, lock: lock, opts: o}
 	defer func() {
 		if err != nil {
 			l.Close()

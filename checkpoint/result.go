@@ -122,7 +122,7 @@ func (l *Ledger) PutResult(ctx context.Context, r Result, donePending ...Pending
 			return err
 		}
 	}
-	if l.j.len() >= l.rotateAt && l.j.rot.TryLock() {
+	if l.j.len() >= l.opts.rotateAt && l.j.rot.TryLock() {
 		defer l.j.rot.Unlock()
 		return l.rotate()
 	}

@@ -125,10 +125,7 @@ func TestOneCallPerUniqueKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := h.sb.Counters()
-	var calls int64
-	for _, n := range c.Requests[sandbox.EpVerify] {
-		calls += n
-	}
+	calls := c.Sent(sandbox.EpVerify)
 	if calls != int64(unique) {
 		t.Errorf("verify calls = %d, want %d (one per unique valid address)", calls, unique)
 	}
@@ -172,12 +169,7 @@ func TestMaxCallsNeverExceeded(t *testing.T) {
 		t.Fatalf("Run() = %v, want a resumable stop for the budget", err)
 	}
 	c := h.sb.Counters()
-	var sent int64
-	for _, ep := range []string{sandbox.EpVerify, sandbox.EpOrganization} {
-		for _, n := range c.Requests[ep] {
-			sent += n
-		}
-	}
+	sent := c.Sent(sandbox.EpVerify) + c.Sent(sandbox.EpOrganization)
 	if sent > 37 {
 		t.Errorf("paid requests = %d, want <= 37", sent)
 	}
@@ -351,10 +343,7 @@ func TestFailedKeyCalledOnce(t *testing.T) {
 	if got := sum.Counters["rows_error"]; got != 50 {
 		t.Errorf("rows in error = %d, want 50", got)
 	}
-	var calls int64
-	for _, n := range h.sb.Counters().Requests[sandbox.EpVerify] {
-		calls += n
-	}
+	calls := h.sb.Counters().Sent(sandbox.EpVerify)
 	if calls != 2 {
 		t.Errorf("verify requests = %d, want 2 (one lookup, one retry)", calls)
 	}
@@ -405,10 +394,7 @@ func TestMXLookupsConcurrent(t *testing.T) {
 	if len(rows) != 401 {
 		t.Fatalf("%d output lines, want 401", len(rows))
 	}
-	var calls int64
-	for _, n := range h.sb.Counters().Requests[sandbox.EpVerify] {
-		calls += n
-	}
+	calls := h.sb.Counters().Sent(sandbox.EpVerify)
 	if calls != 392 { // 8 of the 400 addresses are at company7.com
 		t.Fatalf("%d verify calls, want 392", calls)
 	}
@@ -460,10 +446,7 @@ func TestRestartPaysOnlyForFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var calls int64
-	for _, n := range clean.Counters().Requests[sandbox.EpVerify] {
-		calls += n
-	}
+	calls := clean.Counters().Sent(sandbox.EpVerify)
 	if calls != failed {
 		t.Errorf("restart made %d verify calls, want %d (the failed keys)", calls, failed)
 	}

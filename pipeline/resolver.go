@@ -483,8 +483,9 @@ func orgAnswer(key string, o *customeros.OrganizationResult, seq int64) (*answer
 
 // encode stores a.data as JSON, in the shape json.Marshal gives resultData.
 // The raw body goes in verbatim: it is JSON the client decoded (the
-// customeros types document Raw so), and a fresh answer and the same answer re-read from the
-// ledger carry the same bytes (JSON output compacts it either way).
+// customeros types document Raw so), and a fresh answer and the same answer
+// re-read from the ledger carry the same bytes (JSON output compacts it
+// either way).
 func (a *answer) encode() error {
 	d := &a.data
 	raw := d.Raw

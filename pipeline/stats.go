@@ -13,9 +13,8 @@ type Stats struct {
 	read atomic.Int64 // rows read this run
 	seq  atomic.Int64 // rows committed (all runs)
 
-	mu    sync.Mutex
-	c     map[string]int64
-	names map[[2]string]string // prefix+value counter names, built once each
+	mu sync.Mutex
+	c  map[string]int64
 
 	// Owned by the writer goroutine.
 	cursor             string
@@ -23,7 +22,7 @@ type Stats struct {
 }
 
 func newStats(prev map[string]int64) *Stats {
-	s := &Stats{c: map[string]int64{}, names: map[[2]string]string{}}
+	s := &Stats{c: map[string]int64{}}
 	maps.Copy(s.c, prev)
 	return s
 }
@@ -34,29 +33,17 @@ func (s *Stats) count(name string, n int64) {
 	s.mu.Unlock()
 }
 
-// name returns prefix+v without building the string for every row. The
-// values come from small fixed sets (statuses, verdicts, kinds).
-func (s *Stats) name(prefix, v string) string {
-	k := [2]string{prefix, v}
-	n, ok := s.names[k]
-	if !ok {
-		n = prefix + v
-		s.names[k] = n
-	}
-	return n
-}
-
 // countRow counts a written row by status and verdict.
 func (s *Stats) countRow(rec *record, verify bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.c["rows_written"]++
-	s.c[s.name("rows_", rec.status())]++
+	s.c["rows_"+rec.status()]++
 	if v := rec.verdict(); v != "" && verify {
-		s.c[s.name("verdict_", v)]++
+		s.c["verdict_"+v]++
 	}
 	if rec.person.wanted {
-		s.c[s.name("person_", rec.person.statusText())]++
+		s.c["person_"+rec.person.statusText()]++
 	}
 	// Where each answer came from, counted with the row it was bought for,
 	// so the figures move with the committed rows (exact across resumes).
@@ -69,13 +56,13 @@ func (s *Stats) countRow(rec *record, verify bool) {
 		case d.For != rec.seq || d.Origin == "":
 			s.c["dedupe_hits"]++
 		case d.Origin == originCall:
-			s.c[s.name("calls_", string(k))]++
+			s.c["calls_"+string(k)]++
 		case d.Origin == originCache:
 			s.c["cache_hits"]++
 		}
 	}
 	if rec.org.wanted {
-		s.c[s.name("org_", rec.org.statusText())]++
+		s.c["org_"+rec.org.statusText()]++
 	}
 }
 

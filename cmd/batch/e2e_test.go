@@ -68,13 +68,7 @@ func (e *emulator) billable() int64 {
 	return n
 }
 
-func (e *emulator) requests(ep string) int64 {
-	var n int64
-	for _, v := range e.Counters().Requests[ep] {
-		n += v
-	}
-	return n
-}
+func (e *emulator) requests(ep string) int64 { return e.Counters().Sent(ep) }
 
 func (e *emulator) repeated() int64 {
 	var n int64

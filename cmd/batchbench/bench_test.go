@@ -218,7 +218,7 @@ func TestEmulator(t *testing.T) {
 		t.Fatalf("statuses %v, want [200 429]", codes)
 	}
 	c := e.sb.Counters()
-	if got := requests(c, sandbox.EpVerify); got != 2 {
+	if got := c.Sent(sandbox.EpVerify); got != 2 {
 		t.Errorf("verify requests = %d, want 2", got)
 	}
 	first, last, ok := e.window()

@@ -158,15 +158,6 @@ func (e *emulator) close() {
 	}
 }
 
-// requests sums the requests an endpoint received, over every status.
-func requests(c sandbox.Counters, endpoint string) int64 {
-	var n int64
-	for _, v := range c.Requests[endpoint] {
-		n += v
-	}
-	return n
-}
-
 // sum adds the values of m.
 func sum(m map[string]int64) int64 {
 	var n int64

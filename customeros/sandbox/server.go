@@ -212,6 +212,15 @@ func (s *Server) Counters() Counters {
 	return c
 }
 
+// Sent returns the requests made to endpoint, whatever their status.
+func (c Counters) Sent(endpoint string) int64 {
+	var n int64
+	for _, v := range c.Requests[endpoint] {
+		n += v
+	}
+	return n
+}
+
 func copyMap[K comparable](m map[K]int64) map[K]int64 {
 	out := make(map[K]int64, len(m))
 	for k, v := range m {

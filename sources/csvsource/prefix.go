@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // prefixBlock is the spacing of prefix checkpoints in a stdin stream.
@@ -23,9 +22,8 @@ const prefixBlock = 1 << 20
 type prefixHasher struct {
 	r   io.Reader
 	h   hash.Hash
-	n   int64 // bytes hashed
-	mu  sync.Mutex
-	cps []string // cps[k-1] = "k*prefixBlock:hex" for the last few k
+	n   int64    // bytes hashed
+	cps []string // "offset:hex" of checkpoints k0, k0+1, …: the last 64
 	k0  int64    // k of cps[0]
 }
 
@@ -47,10 +45,9 @@ func (p *prefixHasher) Read(b []byte) (int, error) {
 }
 
 // add records the checkpoint at off, keeping the last 64 (the decoder
-// reads at most a few blocks ahead of the rows it returns).
+// reads at most a few blocks ahead of the rows it returns). Read and at
+// both run inside Source.Next: no locking.
 func (p *prefixHasher) add(off int64, sum []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.cps = append(p.cps, strconv.FormatInt(off, 10)+":"+hex.EncodeToString(sum[:16]))
 	if len(p.cps) > 64 {
 		drop := len(p.cps) - 64
@@ -61,8 +58,6 @@ func (p *prefixHasher) add(off int64, sum []byte) {
 
 // at returns the last checkpoint at or before off, "" if none.
 func (p *prefixHasher) at(off int64) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	i := off/prefixBlock - p.k0 // index of checkpoint k = off/prefixBlock
 	if i < 0 || len(p.cps) == 0 {
 		return ""
@@ -70,22 +65,22 @@ func (p *prefixHasher) at(off int64) string {
 	return p.cps[min(i, int64(len(p.cps)-1))]
 }
 
-// checkPrefix reads the first off bytes of r (which must be at its start)
-// and checks them against checkpoint cp ("offset:hex", "" for none).
-func checkPrefix(r io.Reader, origin string, off int64, cp string) (io.Reader, error) {
+// checkPrefix skips the first off bytes of r (at its start) and checks them
+// against checkpoint cp ("offset:hex", "" for none), which p (hashing r)
+// records again as the skip passes its offset.
+func checkPrefix(r io.Reader, p *prefixHasher, origin string, off int64, cp string) (io.Reader, error) {
 	if cp == "" {
 		return skipTo(r, origin, off)
 	}
-	at, sum, ok := strings.Cut(cp, ":")
+	at, _, ok := strings.Cut(cp, ":")
 	cpOff, err := strconv.ParseInt(at, 10, 64)
-	if !ok || err != nil || cpOff <= 0 || cpOff > off {
+	if p == nil || !ok || err != nil || cpOff <= 0 || cpOff > off || cpOff%prefixBlock != 0 {
 		return nil, fmt.Errorf("csvsource: bad prefix checkpoint %q in the resume cursor", cp)
 	}
-	h := sha256.New()
-	if _, err := skipTo(io.TeeReader(io.LimitReader(r, cpOff), h), origin, cpOff); err != nil {
+	if _, err := skipTo(r, origin, cpOff); err != nil {
 		return nil, err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)[:16]); got != sum {
+	if p.at(cpOff) != cp {
 		return nil, fmt.Errorf("csvsource: %s: the first %d bytes differ from the input of the interrupted run: it is another input (use --restart to start over)", origin, cpOff)
 	}
 	return skipTo(r, origin, off-cpOff)

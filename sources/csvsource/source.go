@@ -69,7 +69,7 @@ func Open(ctx context.Context, path string, opts Options, cursor string, header 
 		r, seeked, err = s.openFile(path, at)
 	}
 	if err == nil && at != nil && !seeked {
-		r, err = checkPrefix(r, opts.Origin, at.Offset, prefix)
+		r, err = checkPrefix(r, s.prefix, opts.Origin, at.Offset, prefix)
 	}
 	if err != nil {
 		_ = s.Close()
