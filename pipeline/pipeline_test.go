@@ -19,6 +19,7 @@ import (
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/customeros/pace"
 	"github.com/contactbatch/batch/customeros/sandbox"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sinks/filesink"
@@ -232,7 +233,7 @@ func Test429StormSlowsSender(t *testing.T) {
 	input, _ := contacts(300, 0, 0)
 	cfg, client := h.config(input, pipeline.Stages{Verify: true})
 	cfg.Workers = 16
-	pacer := pipeline.NewPacer(0)
+	pacer := pace.New(0)
 	client.Pacer = pacer
 	client.InitialBackoff, client.MaxBackoff = 50*time.Millisecond, time.Second
 	_, _, err := run(t, cfg)

@@ -15,6 +15,7 @@ import (
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/customeros/pace"
 	"github.com/contactbatch/batch/pipeline"
 )
 
@@ -205,7 +206,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		cache = cc.ForRun()
 	}
 
-	pacer := pipeline.NewPacer(c.Rate)
+	pacer := pace.New(c.Rate)
 	client := customeros.New(c.APIURL, key)
 	client.Pacer = pacer
 	client.ReturnThrottled = true // the runner reschedules 429s without holding a worker

@@ -1,4 +1,7 @@
-package pipeline
+// Package pace paces the CustomerOS client's requests per endpoint at
+// just under the API's unpublished rate limit. *Pacer implements
+// customeros.Pacer; set it as the Client's Pacer.
+package pace
 
 import (
 	"context"
@@ -54,8 +57,8 @@ type Pacer struct {
 	eps map[customeros.Endpoint]*pace
 }
 
-// NewPacer returns a Pacer capped at max requests per second (0 = none).
-func NewPacer(max float64) *Pacer {
+// New returns a Pacer capped at max requests per second (0 = none).
+func New(max float64) *Pacer {
 	return &Pacer{Max: max, CutFactor: 0.95, StartRate: 50, Increase: 0.03, PauseAfter: 5 * time.Second,
 		eps: map[customeros.Endpoint]*pace{}}
 }
