@@ -84,6 +84,8 @@
 // accepted. Counters (GET /_sandbox/counters, zeroed by POST
 // /_sandbox/reset) hold requests per endpoint and status, billable and
 // repeated billable events per endpoint, unique keys per endpoint, faults,
-// peak concurrency and the total. Memory: a few dozen bytes per distinct
+// peak concurrency and the total. Runtime faults for outage drills: POST
+// /_sandbox/down and /_sandbox/up (SetDown), POST /_sandbox/fail-keys
+// (FailKeys). Memory: a few dozen bytes per distinct
 // key, plus the addresses of bulk jobs.
 package sandbox

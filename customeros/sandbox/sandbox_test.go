@@ -232,3 +232,64 @@ func TestPeakConcurrency(t *testing.T) {
 	s.Close()
 	wg.Wait()
 }
+
+// TestRuntimeFaults: SetDown drops connections until the API is back;
+// FailKeys answers a key's next requests with a status; neither is billed.
+func TestRuntimeFaults(t *testing.T) {
+	s, base := start(t, sandbox.Options{})
+	const addr = "/verify/v1/email?address=jane@acme.com"
+	post := func(path, body string) int {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := post("/_sandbox/down", ""); st != 200 {
+		t.Fatalf("down: %d", st)
+	}
+	if st, body, _ := get(t, base, addr, "k"); st != 0 {
+		t.Errorf("while down: %d %s, want no answer", st, body)
+	}
+	if st := post("/_sandbox/up", ""); st != 200 {
+		t.Fatalf("up: %d", st)
+	}
+	if st, _, _ := get(t, base, addr, "k"); st != 200 {
+		t.Errorf("after up: %d", st)
+	}
+
+	if st := post("/_sandbox/fail-keys", `{"status": 503, "times": 2, "keys": ["JANE@acme.com", "x.com"]}`); st != 200 {
+		t.Fatalf("fail-keys: %d", st)
+	}
+	if st := post("/_sandbox/fail-keys", `{"status": 200, "times": 2, "keys": ["a"]}`); st != 400 {
+		t.Errorf("fail-keys with status 200: %d, want 400", st)
+	}
+	var got []int
+	for range 3 {
+		st, _, _ := get(t, base, addr, "k")
+		got = append(got, st)
+	}
+	if st, _, _ := get(t, base, "/enrich/v1/organization?domain=x.com", "k"); st != 503 {
+		t.Errorf("organization for a failing domain: %d, want 503", st)
+	}
+	if st, _, _ := get(t, base, "/verify/v1/email?address=other@acme.com", "k"); st != 200 {
+		t.Errorf("another key: %d, want 200", st)
+	}
+	if diff := cmp.Diff([]int{503, 503, 200}, got); diff != "" {
+		t.Errorf("statuses of a failing key (-want +got):\n%s", diff)
+	}
+	c := s.Counters()
+	if c.Faults["down"] != 1 || c.Faults["key_503"] != 3 {
+		t.Errorf("faults = %v, want down 1, key_503 3", c.Faults)
+	}
+	if c.Requests[sandbox.EpVerify][0] != 1 {
+		t.Errorf("verify requests without an answer = %d, want 1", c.Requests[sandbox.EpVerify][0])
+	}
+	// Two successful verifications (one after up, one at the end of the
+	// failures) plus the other address: three billed, none for faults.
+	if c.Billable[sandbox.EpVerify] != 3 || c.Billable[sandbox.EpOrganization] != 0 {
+		t.Errorf("billable = %v, want verify 3", c.Billable)
+	}
+}

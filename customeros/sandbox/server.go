@@ -91,7 +91,8 @@ type Counters struct {
 	// UniqueKeys counts distinct request keys per endpoint.
 	UniqueKeys map[string]int64 `json:"unique_keys"`
 	// Faults counts injected faults: "429", "402", "500", "502", "503",
-	// "reset", "hang", "truncate".
+	// "reset", "hang", "truncate", "down" (SetDown) and "key_<status>"
+	// (FailKeys).
 	Faults map[string]int64 `json:"faults"`
 	// PeakConcurrent is the highest number of API requests in flight.
 	PeakConcurrent int64 `json:"peak_concurrent"`
@@ -119,6 +120,15 @@ type Server struct {
 	seen     map[string]map[uint64]uint32 // endpoint → key hash → requests
 	billKeys map[string]map[uint64]uint32 // endpoint → key hash → billed events
 	jobs     map[string]*bulkJob
+	// down and failing are the runtime faults (SetDown, FailKeys).
+	down    bool
+	failing map[uint64]keyFault // key hash → fault
+}
+
+// keyFault fails a key's next requests with an HTTP status.
+type keyFault struct {
+	status int
+	left   int
 }
 
 // New returns a Server with opts (zero durations for AsyncDelay and
@@ -148,6 +158,27 @@ func New(opts Options) *Server {
 	m.Handle("GET /enrich/v1/organizaiton", orgH) // the legacy route typo
 	m.HandleFunc("GET /_sandbox/counters", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Counters())
+	})
+	m.HandleFunc("POST /_sandbox/down", func(w http.ResponseWriter, _ *http.Request) {
+		s.SetDown(true)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "down"})
+	})
+	m.HandleFunc("POST /_sandbox/up", func(w http.ResponseWriter, _ *http.Request) {
+		s.SetDown(false)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "up"})
+	})
+	m.HandleFunc("POST /_sandbox/fail-keys", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Status int      `json:"status"`
+			Times  int      `json:"times"`
+			Keys   []string `json:"keys"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Status < 400 || req.Status > 599 || req.Times < 1 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `want {"status": 400-599, "times": >= 1, "keys": [...]}`})
+			return
+		}
+		s.FailKeys(req.Status, req.Times, req.Keys...)
+		writeJSON(w, http.StatusOK, map[string]int{"keys": len(req.Keys)})
 	})
 	m.HandleFunc("POST /_sandbox/reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
@@ -182,8 +213,49 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // listener.
 func (s *Server) Close() { s.once.Do(func() { close(s.closed) }) }
 
+// SetDown takes the API down (true) or brings it back (false). While it is
+// down every API request's connection is dropped without an answer (fault
+// "down", nothing billed), as when the service behind a load balancer is
+// gone; control requests (/_sandbox/...) still work.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	s.mu.Unlock()
+}
+
+// FailKeys makes the next times requests for each of keys (an address,
+// LinkedIn URL or domain, as the request names it; any endpoint) answer
+// status, after authentication and before any other fault (fault
+// "key_<status>", nothing billed). Calling it again for a key replaces its
+// fault; Reset clears them.
+func (s *Server) FailKeys(status, times int, keys ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		s.failing[hash64(normKey(k))] = keyFault{status: status, left: times}
+	}
+}
+
+// takeKeyFault consumes one failure planned for key hash kh, if any.
+func (s *Server) takeKeyFault(kh uint64) (status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.failing[kh]
+	if !ok {
+		return 0
+	}
+	if f.left--; f.left <= 0 {
+		delete(s.failing, kh)
+	} else {
+		s.failing[kh] = f
+	}
+	s.faults["key_"+strconv.Itoa(f.status)]++
+	return f.status
+}
+
 // Reset zeroes the counters and the per-key request numbers (so a run
-// after Reset meets the same faults); bulk jobs are kept.
+// after Reset meets the same faults) and clears FailKeys; bulk jobs and
+// SetDown are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,6 +266,7 @@ func (s *Server) Reset() {
 	s.faults = map[string]int64{}
 	s.seen = map[string]map[uint64]uint32{}
 	s.billKeys = map[string]map[uint64]uint32{}
+	s.failing = map[uint64]keyFault{}
 }
 
 // Counters returns a snapshot copy.
@@ -255,7 +328,16 @@ func (s *Server) api(ep string, keyOf func(*http.Request) string, h func(http.Re
 		}
 		m[kh]++
 		rc.n = m[kh]
+		down := s.down
+		if down {
+			s.faults["down"]++
+		}
 		s.mu.Unlock()
+		if down {
+			s.record(ep, 0)
+			resetConn(w)
+			return
+		}
 		rc.legacy = s.isLegacy(rc.key)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() { s.record(ep, sw.status) }()
@@ -277,6 +359,10 @@ func (s *Server) api(ep string, keyOf func(*http.Request) string, h func(http.Re
 			return
 		}
 		if !s.auth(sw, r) {
+			return
+		}
+		if st := s.takeKeyFault(kh); st != 0 {
+			s.writeError(sw, rc, st, http.StatusText(st))
 			return
 		}
 		u := unit(hash64(s.seed, "fault", ep, rc.key, nStr))
