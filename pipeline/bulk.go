@@ -130,6 +130,13 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 		var res []customeros.Verification
 		res, err = run.cfg.API.DownloadBulkVerify(ctx, it.handle)
 		if err == nil {
+			// The job was billed per known record; its results are where
+			// the run learns which ones those are.
+			var billed int64
+			for i := range res {
+				billed += b2i(res[i].Billed())
+			}
+			run.stats.bill(customeros.EndpointBulkSubmit, billed)
 			return b.join(ctx, it, res)
 		}
 		if errors.Is(err, customeros.ErrNotReady) {

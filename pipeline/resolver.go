@@ -258,6 +258,7 @@ func (rv *resolver) call(ctx context.Context, j job) (*answer, error) {
 		if err != nil {
 			return nil, err
 		}
+		run.stats.bill(customeros.EndpointVerify, b2i(v.Billed()))
 		return verifyAnswer(j.key, v, seq)
 	case KindPerson:
 		q := customeros.PersonQuery{IncludeMobile: run.cfg.IncludeMobile}
@@ -273,6 +274,7 @@ func (rv *resolver) call(ctx context.Context, j job) (*answer, error) {
 		if err != nil {
 			return nil, err
 		}
+		run.stats.bill(customeros.EndpointPerson, b2i(p.BilledSync()))
 		if p.Found && !p.Complete && p.ResultURL != "" {
 			return nil, rv.park(ctx, j.key, seq, p)
 		}
@@ -288,8 +290,17 @@ func (rv *resolver) call(ctx context.Context, j job) (*answer, error) {
 		if err != nil {
 			return nil, err
 		}
+		run.stats.bill(customeros.EndpointOrganization, b2i(o.Billed()))
 		return orgAnswer(j.key, o, seq)
 	}
+}
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // park makes a 202's result URL durable, then schedules its first poll.

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/contactbatch/batch/customeros"
 )
 
 // Stats counts what a run did. Counters carry over from the ledger, so a
@@ -15,6 +17,9 @@ type Stats struct {
 
 	mu sync.Mutex
 	c  map[string]int64
+	// paid counts billed calls this run per endpoint (see bill); c holds
+	// the job's totals as "paid_<endpoint>".
+	paid map[string]int64
 
 	// Owned by the writer goroutine.
 	cursor             string
@@ -22,7 +27,7 @@ type Stats struct {
 }
 
 func newStats(prev map[string]int64) *Stats {
-	s := &Stats{c: map[string]int64{}}
+	s := &Stats{c: map[string]int64{}, paid: map[string]int64{}}
 	maps.Copy(s.c, prev)
 	return s
 }
@@ -31,6 +36,25 @@ func (s *Stats) count(name string, n int64) {
 	s.mu.Lock()
 	s.c[name] += n
 	s.mu.Unlock()
+}
+
+// bill counts n calls to ep that the service billed (CONTRACT §6.5, as
+// the customeros Billed methods decide), this run and in the job's totals.
+// Attempts, retries and failures are the client's counters, not these.
+func (s *Stats) bill(ep customeros.Endpoint, n int64) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	s.paid[string(ep)] += n
+	s.c["paid_"+string(ep)] += n
+	s.mu.Unlock()
+}
+
+func (s *Stats) paidNow() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.paid)
 }
 
 // countRow counts a written row by status and verdict.
@@ -78,6 +102,13 @@ type Snapshot struct {
 	Committed int64 // rows durably written, all runs
 	Parked    int   // async lookups waiting for a poll
 	Counters  map[string]int64
+	// Paid counts the calls billed this run per endpoint (customeros
+	// Endpoint names: verify, person, organization, bulk_submit), by the
+	// contract's billing rules: a verification whose verdict is unknown, a
+	// person found without email or phone, an organization not found, a
+	// retry or a refused connection is not paid. The job's totals over all
+	// runs are Counters["paid_<endpoint>"].
+	Paid map[string]int64
 }
 
 // Snapshot returns the run's current figures. Safe for concurrent use.
@@ -87,6 +118,7 @@ func (r *Runner) Snapshot() Snapshot {
 		Committed: r.stats.seq.Load(),
 		Parked:    r.polls.len(),
 		Counters:  r.stats.counters(),
+		Paid:      r.stats.paidNow(),
 	}
 }
 
@@ -96,7 +128,20 @@ type Summary struct {
 	Rows     int64            `json:"rows_committed"`
 	Counters map[string]int64 `json:"counters"`
 	Duration time.Duration    `json:"duration_ns"`
-	Calls    int64            `json:"paid_calls_this_run"`
+	// Calls counts the calls this run made (what --max-calls caps),
+	// billed or not.
+	Calls int64 `json:"calls_this_run"`
+	// Paid counts the calls billed this run per endpoint, as Snapshot.Paid.
+	Paid map[string]int64 `json:"paid_this_run"`
+}
+
+// PaidTotal sums a Paid map.
+func PaidTotal(paid map[string]int64) int64 {
+	var n int64
+	for _, v := range paid {
+		n += v
+	}
+	return n
 }
 
 func (r *Runner) summary(start time.Time) Summary {
@@ -106,5 +151,6 @@ func (r *Runner) summary(start time.Time) Summary {
 		Counters: r.stats.counters(),
 		Duration: time.Since(start),
 		Calls:    r.calls.Load(),
+		Paid:     r.stats.paidNow(),
 	}
 }

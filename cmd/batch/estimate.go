@@ -26,8 +26,11 @@ type estimate struct {
 }
 
 // run reads the whole input the way `batch run` would plan it and counts
-// the paid calls: one per unique key per enabled stage, minus cache hits.
-// It makes no API call.
+// the calls: one per unique key per enabled stage, minus cache hits. Each
+// is paid only if the service bills its answer (the billing rules of the
+// run summary: a verification is free when its verdict is unknown, a
+// person when no email or phone is found, an organization when not found),
+// so the calls are the most the run can pay. It makes no API call.
 func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 	checker := contact.NewChecker()
 	src, err := openSource(ctx, c.Input, c.Map, e.Stdin, "", nil)
@@ -115,9 +118,9 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.Stdout, "rows with an email: %d (%d duplicates, %d locally invalid)\n", est.WithEmail, est.Duplicates, est.Invalid)
 	for _, k := range []pipeline.Kind{pipeline.KindVerify, pipeline.KindPerson, pipeline.KindOrg} {
 		if n, ok := est.UniqueLookups[string(k)]; ok {
-			fmt.Fprintf(e.Stdout, "%-13s       %d unique, %d cached, %d calls to pay\n", string(k)+":", n, est.CacheHits[string(k)], est.Calls[string(k)])
+			fmt.Fprintf(e.Stdout, "%-13s       %d unique, %d cached, %d calls\n", string(k)+":", n, est.CacheHits[string(k)], est.Calls[string(k)])
 		}
 	}
-	fmt.Fprintf(e.Stdout, "paid calls:         %d\n", est.TotalCalls)
+	fmt.Fprintf(e.Stdout, "calls:              %d, the most the run can pay (unknown verdicts and lookups that find nothing are not billed)\n", est.TotalCalls)
 	return nil
 }

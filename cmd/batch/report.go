@@ -17,29 +17,43 @@ import (
 
 // report is the run summary, printed and written as JSON.
 type report struct {
-	Status         string           `json:"status"` // finished | stopped | failed
-	Error          string           `json:"error,omitempty"`
-	Input          string           `json:"input"`
-	Output         string           `json:"output"`
-	State          string           `json:"state"`
-	Duration       string           `json:"duration"`
-	RowsCommitted  int64            `json:"rows_committed"`
-	RowsReadNow    int64            `json:"rows_read_this_run"`
-	PaidCallsNow   int64            `json:"paid_calls_this_run"`
-	HTTPAttempts   map[string]int64 `json:"http_attempts_this_run"`
-	Retries        int64            `json:"retries_this_run"`
-	Throttled      int64            `json:"throttled_this_run"`
-	Counters       map[string]int64 `json:"counters"`
-	FinishedAtUnix int64            `json:"finished_at_unix"`
+	Status        string `json:"status"` // finished | stopped | failed
+	Error         string `json:"error,omitempty"`
+	Input         string `json:"input"`
+	Output        string `json:"output"`
+	State         string `json:"state"`
+	Duration      string `json:"duration"`
+	RowsCommitted int64  `json:"rows_committed"`
+	RowsReadNow   int64  `json:"rows_read_this_run"`
+	// PaidCallsNow and PaidNow are the calls billed this run (in all and
+	// per endpoint) under the contract's billing rules; PaidInAll is the
+	// job's total over all runs. Everything below them is not billing:
+	// CallsNow are the calls made (what --max-calls caps), HTTPAttempts
+	// the requests put on the wire, TransportErrors the attempts that got
+	// no HTTP answer (refused, reset, timed out).
+	PaidCallsNow    int64            `json:"paid_calls_this_run"`
+	PaidNow         map[string]int64 `json:"paid_this_run"`
+	PaidInAll       int64            `json:"paid_calls_in_all"`
+	CallsNow        int64            `json:"calls_this_run"`
+	HTTPAttempts    map[string]int64 `json:"http_attempts_this_run"`
+	Retries         int64            `json:"retries_this_run"`
+	Throttled       int64            `json:"throttled_this_run"`
+	TransportErrors int64            `json:"transport_errors_this_run"`
+	Counters        map[string]int64 `json:"counters"`
+	FinishedAtUnix  int64            `json:"finished_at_unix"`
 }
 
 func newReport(c *RunCmd, state string, s pipeline.Summary, st customeros.Stats, runErr error) *report {
 	r := &report{
 		Input: c.Input, Output: redactURL(c.Output), State: state,
 		Duration:      s.Duration.Round(time.Millisecond).String(),
-		RowsCommitted: s.Rows, RowsReadNow: s.Read, PaidCallsNow: s.Calls,
-		HTTPAttempts: map[string]int64{}, Retries: st.Retries, Throttled: st.Throttled,
+		RowsCommitted: s.Rows, RowsReadNow: s.Read,
+		PaidCallsNow: pipeline.PaidTotal(s.Paid), PaidNow: s.Paid, PaidInAll: paidInAll(s.Counters), CallsNow: s.Calls,
+		HTTPAttempts: map[string]int64{}, Retries: st.Retries, Throttled: st.Throttled, TransportErrors: st.ByStatus[0],
 		Counters: s.Counters, FinishedAtUnix: time.Now().Unix(),
+	}
+	if r.PaidNow == nil {
+		r.PaidNow = map[string]int64{}
 	}
 	for ep, n := range st.Attempts {
 		r.HTTPAttempts[string(ep)] = n
@@ -100,7 +114,46 @@ func (r *report) print(w io.Writer) {
 	if s := line("org_"); s != "" {
 		fmt.Fprintf(w, "  org:      %s\n", s)
 	}
-	fmt.Fprintf(w, "  calls:    %d paid this run (%d in all), %d cache hits, %d duplicates answered once, %d polls, %d retries, %d throttled\n",
-		r.PaidCallsNow, calls(r.Counters), r.Counters["cache_hits"], r.Counters["dedupe_hits"], r.Counters["polls"], r.Retries, r.Throttled)
+	fmt.Fprintf(w, "  paid:     %d billed this run%s, %d in all runs\n", r.PaidCallsNow, perEndpoint(r.PaidNow), r.PaidInAll)
+	fmt.Fprintf(w, "  calls:    %d made this run, %d HTTP attempts, %d retries, %d throttled, %d without an answer (refused, reset, timed out); %d cache hits, %d duplicates answered once, %d polls\n",
+		r.CallsNow, sumValues(r.HTTPAttempts), r.Retries, r.Throttled, r.TransportErrors, r.Counters["cache_hits"], r.Counters["dedupe_hits"], r.Counters["polls"])
 	fmt.Fprintf(w, "  output:   %s   state: %s\n", r.Output, r.State)
+}
+
+// paidInAll sums the job's billed-call counters (paid_<endpoint>).
+func paidInAll(counters map[string]int64) int64 {
+	var n int64
+	for k, v := range counters {
+		if strings.HasPrefix(k, "paid_") {
+			n += v
+		}
+	}
+	return n
+}
+
+// perEndpoint renders " (verify 3, person 1)" for the non-zero counts, or "".
+func perEndpoint(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v != 0 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func sumValues(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/contactbatch/batch/checkpoint"
 )
 
-// statusView is what `batch status` prints.
+// statusView is what `batch status` prints. PaidCalls are the calls billed
+// over all runs (the contract's billing rules, as the run summary counts).
 type statusView struct {
 	State     string                      `json:"state"`
 	Input     string                      `json:"input"`
@@ -49,7 +51,7 @@ func (c *StatusCmd) run(ctx context.Context, e *env) error {
 	v := statusView{
 		State: c.State, Input: job.Input, Started: job.CreatedAt, Updated: p.UpdatedAt,
 		Finished: p.Finished, RowsDone: p.Seq, Counters: p.Counters,
-		Results: counts.Results, Pending: counts.Pending, PaidCalls: calls(p.Counters),
+		Results: counts.Results, Pending: counts.Pending, PaidCalls: paidInAll(p.Counters),
 	}
 	if c.JSON {
 		enc := json.NewEncoder(e.Stdout)
@@ -68,8 +70,8 @@ func (c *StatusCmd) run(ctx context.Context, e *env) error {
 	}
 	fmt.Fprintf(e.Stdout, "rows done:  %d (written %d, rejected %d, errors %d, pending %d)\n", v.RowsDone,
 		v.Counters["rows_written"], v.Counters["rows_rejected"], v.Counters["rows_error"], v.Counters["rows_pending"])
-	fmt.Fprintf(e.Stdout, "paid calls: %d (verify %d, person %d, organization %d); cache hits %d, duplicates %d, polls %d\n",
-		v.PaidCalls, v.Counters["calls_verify"], v.Counters["calls_person"], v.Counters["calls_organization"],
+	fmt.Fprintf(e.Stdout, "paid calls: %d billed%s; answers bought %d, cache hits %d, duplicates %d, polls %d\n",
+		v.PaidCalls, perEndpoint(paidByEndpoint(v.Counters)), calls(v.Counters),
 		v.Counters["cache_hits"], v.Counters["dedupe_hits"], v.Counters["polls"])
 	for _, kind := range []string{"verify", "person", "organization"} {
 		if m := v.Results[kind]; len(m) > 0 {
@@ -97,4 +99,15 @@ func joinCounts(m map[string]int64) string {
 		s += fmt.Sprintf("%s %d", k, m[k])
 	}
 	return s
+}
+
+// paidByEndpoint picks the paid_<endpoint> counters.
+func paidByEndpoint(counters map[string]int64) map[string]int64 {
+	m := map[string]int64{}
+	for k, v := range counters {
+		if ep, ok := strings.CutPrefix(k, "paid_"); ok {
+			m[ep] = v
+		}
+	}
+	return m
 }
