@@ -10,14 +10,6 @@ import (
 	"github.com/contactbatch/batch/customeros"
 )
 
-// Row statuses written in the row_status column.
-const (
-	RowOK      = "ok"      // every requested lookup answered (found or not found)
-	RowInvalid = "invalid" // the email failed the local checks and nothing else could be looked up
-	RowPending = "pending" // an async lookup had not finished within --async-timeout
-	RowFailed  = "error"   // a lookup failed for good (see row_error)
-)
-
 // Stages says which API stages a run uses.
 type Stages struct {
 	Verify       bool
@@ -34,8 +26,9 @@ type column struct {
 // columns lists the result columns for the enabled stages, in output order.
 func columns(st Stages) []column {
 	cols := []column{
-		{"row_status", TypeText, func(r *record) string { return r.status() }},
+		{"row_status", TypeText, func(r *record) string { return r.rowState(st) }},
 		{"row_error", TypeText, func(r *record) string { return r.errorText() }},
+		{"email_status", TypeText, func(r *record) string { return r.emailState(st) }},
 		{"email_normalized", TypeText, func(r *record) string { return r.contact.Email }},
 		{"email_check", TypeText, func(r *record) string { return r.checkText() }},
 		{"email_free", TypeBool, func(r *record) string { return boolIf(r.contact.Email != "", r.checks.Free) }},
@@ -99,7 +92,7 @@ func columns(st Stages) []column {
 			}
 		}
 		cols = append(cols,
-			column{"person_status", TypeText, func(r *record) string { return r.person.statusText() }},
+			column{"person_status", TypeText, func(r *record) string { return r.person.state() }},
 			column{"person_first_name", TypeText, str(func(x *customeros.Person) string { return x.FirstName })},
 			column{"person_last_name", TypeText, str(func(x *customeros.Person) string { return x.LastName })},
 			column{"person_full_name", TypeText, str(func(x *customeros.Person) string { return x.FullName })},
@@ -146,7 +139,7 @@ func columns(st Stages) []column {
 			return strconv.Itoa(n)
 		}
 		cols = append(cols,
-			column{"org_status", TypeText, func(r *record) string { return r.org.statusText() }},
+			column{"org_status", TypeText, func(r *record) string { return r.org.state() }},
 			column{"org_name", TypeText, str(func(x *customeros.Organization) string { return x.Name })},
 			column{"org_domain", TypeText, str(func(x *customeros.Organization) string { return x.Domain })},
 			column{"org_website", TypeText, str(func(x *customeros.Organization) string { return x.Website })},
@@ -185,18 +178,6 @@ type lookup struct {
 	key    string
 	res    *answer
 	err    error
-}
-
-func (l *lookup) statusText() string {
-	switch {
-	case !l.wanted:
-		return "skipped"
-	case l.err != nil:
-		return "error"
-	case l.res == nil:
-		return ""
-	}
-	return l.res.stored.Status
 }
 
 // answer is a decoded stored result shared by every record with its key.
@@ -243,29 +224,6 @@ type record struct {
 	// waiting counts outstanding lookups plus one for the planner; the record
 	// is ready when it drops to zero.
 	waiting atomic.Int32
-}
-
-func (r *record) status() string {
-	pending := false
-	for _, k := range kinds() {
-		l := r.lookup(k)
-		if !l.wanted {
-			continue
-		}
-		if l.err != nil {
-			return RowFailed
-		}
-		if l.res != nil && l.res.stored.Status == StatusPending {
-			pending = true
-		}
-	}
-	if pending {
-		return RowPending
-	}
-	if !r.verify.wanted && !r.person.wanted && !r.org.wanted && r.contact.Email != "" && !r.checks.Valid {
-		return RowInvalid
-	}
-	return RowOK
 }
 
 func (r *record) errorText() string {

@@ -220,7 +220,7 @@ func TestPollingDoesNotHoldWorkers(t *testing.T) {
 	if got := peak.Load(); got <= int64(cfg.Workers)*10 {
 		t.Errorf("peak parked lookups = %d, want > %d (10x the workers)", got, cfg.Workers*10)
 	}
-	if got := sum.Counters["person_found"]; got != rows {
+	if got := sum.Counters["person_ok"]; got != rows {
 		t.Errorf("persons found = %d, want %d (counters %v)", got, rows, sum.Counters)
 	}
 }

@@ -599,7 +599,7 @@ func (r *Runner) emit(ctx context.Context, rec *record) error {
 		return r.cfg.Rejects.WriteReject(ctx, rec.reject)
 	}
 	out := rec.output(r.cols, r.cfg.Nested)
-	r.stats.countRow(rec, r.cfg.Stages.Verify)
+	r.stats.countRow(rec, r.cfg.Stages)
 	return r.cfg.Sink.Write(ctx, out)
 }
 

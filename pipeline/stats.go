@@ -58,16 +58,16 @@ func (s *Stats) paidNow() map[string]int64 {
 }
 
 // countRow counts a written row by status and verdict.
-func (s *Stats) countRow(rec *record, verify bool) {
+func (s *Stats) countRow(rec *record, st Stages) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.c["rows_written"]++
-	s.c["rows_"+rec.status()]++
-	if v := rec.verdict(); v != "" && verify {
+	s.c["rows_"+rec.rowState(st)]++
+	if v := rec.verdict(); v != "" && st.Verify {
 		s.c["verdict_"+v]++
 	}
-	if rec.person.wanted {
-		s.c["person_"+rec.person.statusText()]++
+	if st.EnrichPerson {
+		s.c["person_"+rec.person.state()]++
 	}
 	// Where each answer came from, counted with the row it was bought for,
 	// so the figures move with the committed rows (exact across resumes).
@@ -85,8 +85,8 @@ func (s *Stats) countRow(rec *record, verify bool) {
 			s.c["cache_hits"]++
 		}
 	}
-	if rec.org.wanted {
-		s.c["org_"+rec.org.statusText()]++
+	if st.EnrichOrg {
+		s.c["org_"+rec.org.state()]++
 	}
 }
 
