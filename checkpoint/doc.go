@@ -6,8 +6,10 @@
 //
 // A state directory holds:
 //
-//	LOCK          flock(2)ed exclusively by the process that opened the ledger;
-//	              the kernel drops it when that process dies, even on kill -9
+//	LOCK          flock(2)ed exclusively by the process that opened the ledger,
+//	              as is the directory itself (an inode the ledger keeps open, so
+//	              deleting LOCK does not let a second process in); the kernel
+//	              drops both locks when that process dies, even on kill -9
 //	ledger.db     SQLite (modernc.org/sqlite, WAL) plus its -wal and -shm files
 //	results.log   append-only log of API answers, checksummed per record
 //	job.json      marker written at Start (temp, fsync, rename, dir fsync): the

@@ -47,7 +47,7 @@ const DefaultReaders = 4
 type Ledger struct {
 	dir      string
 	readOnly bool
-	lock     *os.File
+	lock     *dirLock
 
 	wdb  *sql.DB // one connection, owned by w
 	conn *sql.Conn

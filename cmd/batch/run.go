@@ -165,6 +165,15 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		e.log.Info("resuming", "rows_done", progress.Seq, "state", state)
 	}
 
+	olock, err := lockOutput(ctx, c.Output, state)
+	if err != nil {
+		return err
+	}
+	finished := false
+	if olock != nil {
+		defer func() { olock.Release(finished) }()
+	}
+
 	checker := contact.NewChecker()
 	var header []string
 	if job != nil {
@@ -237,6 +246,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	stopProgress := startProgress(e, c.Progress, runner, src)
 	sum, runErr := runner.Run(ctx)
 	stopProgress()
+	finished = runErr == nil
 	rep := newReport(c, state, sum, client.Stats(), runErr)
 	if err := rep.write(c.reportPath(state)); err != nil {
 		e.log.Warn("write report", "err", err)
