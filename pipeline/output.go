@@ -215,6 +215,9 @@ type record struct {
 	seq    int64
 	row    Row
 	reject *Reject
+	// otherShard marks a row that another shard of the job processes: it
+	// is read and counted, never looked up or written here.
+	otherShard bool
 
 	contact contact.Contact
 	checks  contact.Checks

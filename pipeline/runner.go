@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/internal/shard"
 )
 
 // Defaults for Config.
@@ -93,6 +94,9 @@ type Config struct {
 	// Nested asks for Output.Nested and Output.Raw (JSONL and database
 	// sinks use them; CSV does not).
 	Nested bool
+	// Shard is the part of the input this run processes (the zero Spec:
+	// all of it). Rows and rejects of other shards are read and skipped.
+	Shard  shard.Spec
 	Logger *slog.Logger
 }
 
@@ -409,6 +413,12 @@ func (r *Runner) mxWork(ctx context.Context) error {
 // plan normalizes rec and requests its lookups.
 func (r *Runner) plan(ctx context.Context, rec *record) {
 	rec.contact = contact.Normalize(rec.row.Contact, r.cfg.Checker.NotCompany)
+	if !r.cfg.Shard.OwnsRow(rec.contact, rec.seq) {
+		rec.otherShard = true
+		rec.waiting.Store(1)
+		r.lookupDone(rec)
+		return
+	}
 	if rec.contact.Email != "" {
 		rec.checks = r.cfg.Checker.Check(rec.contact.Email)
 		if rec.checks.Valid && r.cfg.MX != nil {
@@ -594,6 +604,10 @@ func (r *Runner) write(ctx context.Context, total <-chan int64) (bool, error) {
 // emit writes one record to its sink and counts it.
 func (r *Runner) emit(ctx context.Context, rec *record) error {
 	r.stats.cursor = rec.row.Cursor
+	if rec.otherShard || (rec.reject != nil && !r.cfg.Shard.OwnsReject(rec.seq)) {
+		r.stats.count("rows_other_shard", 1)
+		return nil
+	}
 	if rec.reject != nil {
 		r.stats.count("rows_rejected", 1)
 		return r.cfg.Rejects.WriteReject(ctx, rec.reject)

@@ -31,6 +31,7 @@ type CLI struct {
 	Estimate EstimateCmd `cmd:"" help:"Read the input and print the calls a run would pay for."`
 	Status   StatusCmd   `cmd:"" help:"Show the progress of a job from its state directory."`
 	Sandbox  SandboxCmd  `cmd:"" help:"Serve the CustomerOS API emulator for demos and tests."`
+	Merge    MergeCmd    `cmd:"" help:"Join the per-shard output files of a sharded job into the file one run writes."`
 }
 
 // JobFlags are the flags shared by run and estimate.
@@ -61,7 +62,8 @@ type JobFlags struct {
 
 // RunCmd is `batch run`.
 type RunCmd struct {
-	JobFlags `embed:""`
+	JobFlags   `embed:""`
+	ShardFlags `embed:""`
 
 	State        string        `help:"State directory (ledger, lock, report). Default: <output>.state beside a file output, else .batch-state/<job hash>." type:"path"`
 	Rejects      string        `help:"Reject file (CSV: line, origin, reason, raw). Default: <output>.rejects.csv beside a file output, else in the state directory." type:"path"`
@@ -135,6 +137,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = cli.Status.run(ctx, env)
 	case "sandbox":
 		err = cli.Sandbox.run(ctx, env)
+	case "merge <parts>":
+		err = cli.Merge.run(ctx, env)
 	default:
 		err = usagef("unknown command %q", kctx.Command())
 	}

@@ -35,6 +35,7 @@ type jobOptions struct {
 	Table         string            `json:"table,omitempty"`
 	UpsertKey     string            `json:"upsert_key,omitempty"`
 	Escape        bool              `json:"escape_formulas"`
+	Shard         string            `json:"shard,omitempty"`
 }
 
 func (c *RunCmd) options(verifyMode string) jobOptions {
@@ -92,6 +93,13 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if c.Output == "" {
 		return usagef("--output is required")
 	}
+	shardSpec, err := c.spec(e.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := c.applyShard(shardSpec); err != nil {
+		return err
+	}
 	key, err := c.apiKey(e.Getenv)
 	if err != nil {
 		return err
@@ -127,8 +135,13 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		return fmt.Errorf("input %s: %w", c.Input, err)
 	}
 	opts := c.options(verifyMode)
+	// The shards of one job share its output table: the sink's job id
+	// leaves the shard out, the ledger's identity keeps it.
+	sinkOpts, _ := json.Marshal(opts)
+	opts.Shard = shardSpec.String()
 	optJSON, _ := json.Marshal(opts)
 	identity := jobIdentity(fp, optJSON)
+	sinkJobID := jobIdentity(fp, sinkOpts)
 
 	job, err := ledger.Job(ctx)
 	switch {
@@ -194,7 +207,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 
 	stages := c.stages()
 	schema := pipeline.ResultSchema(src.Header(), stages)
-	sink, err := openSink(ctx, c, state, identity, schema, pipeline.Position(progress.SinkPos))
+	sink, err := openSink(ctx, c, state, sinkJobID, schema, pipeline.Position(progress.SinkPos))
 	if err != nil {
 		return err
 	}
@@ -229,6 +242,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,
 		Fresh:  fresh,
 		Nested: wantsNested(c.Output),
+		Shard:  shardSpec,
 		Resume: pipeline.Progress{
 			Seq: progress.Seq, Cursor: progress.Cursor,
 			SinkPos: pipeline.Position(progress.SinkPos), RejectPos: pipeline.Position(progress.RejectPos),

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/internal/shard"
+	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/sinks/filesink"
+	"github.com/contactbatch/batch/sinks/shardmerge"
+)
+
+// MergeCmd is `batch merge`: it joins the output files of a sharded job
+// (one per shard, shard 0 first) into the file one unsharded run writes.
+// It reads the input again, with the same input flags as the runs, to
+// know which shard each row went to.
+type MergeCmd struct {
+	JobFlags `embed:""`
+	Rejects  string   `help:"Merged reject file. Default: <output>.rejects.csv. Each part's reject file is read from beside it (<part>.rejects.csv)." type:"path"`
+	Parts    []string `arg:"" help:"The shards' output files (CSV or JSONL), shard 0 first." type:"path"`
+}
+
+func (c *MergeCmd) run(ctx context.Context, e *env) error {
+	if c.Output == "" || c.Output == "-" || !isLocalFile(c.Output) {
+		return usagef("merge: --output must be a local .csv or .jsonl file")
+	}
+	format, err := filesink.FormatFor(c.Output)
+	if err != nil {
+		return usagef("merge: output %s: %w", c.Output, err)
+	}
+	mf := shardmerge.CSV
+	if format == filesink.JSONL {
+		mf = shardmerge.JSONL
+	}
+	n := len(c.Parts)
+	for _, p := range c.Parts {
+		if pf, err := filesink.FormatFor(p); err != nil || pf != format {
+			return usagef("merge: part %s is not a %s file like the output", p, format)
+		}
+		if filepath.Clean(p) == filepath.Clean(c.Output) {
+			return usagef("merge: part %s is also the output", p)
+		}
+	}
+	parts, err := openParts(c.Parts, mf, func(p string) string { return p })
+	if err != nil {
+		return err
+	}
+	defer closeParts(parts)
+	rparts, err := openParts(c.Parts, shardmerge.CSV, partRejects)
+	if err != nil {
+		return err
+	}
+	defer closeParts(rparts)
+	if err := shardmerge.SameHeaders(parts); err != nil {
+		return usagef("merge: %w", err)
+	}
+	if err := shardmerge.SameHeaders(rparts); err != nil {
+		return usagef("merge: %w", err)
+	}
+
+	_, stdin, err := fingerprint(ctx, c.Input, e.Stdin)
+	if err != nil {
+		return usagef("merge: input %s: %w", c.Input, err)
+	}
+	src, err := openSource(ctx, c.Input, c.Map, stdin, "", nil)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	rejectsPath := c.Rejects
+	if rejectsPath == "" {
+		rejectsPath = strings.TrimSuffix(c.Output, filepath.Ext(c.Output)) + ".rejects.csv"
+	}
+	out, err := shardmerge.Create(c.Output, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	rout, err := shardmerge.Create(rejectsPath, filesink.RejectsMode)
+	if err != nil {
+		return err
+	}
+	defer rout.Abort()
+	if err := out.Write(parts[0].Header()); err != nil {
+		return err
+	}
+	if err := rout.Write(rparts[0].Header()); err != nil {
+		return err
+	}
+	rows, rejects, err := interleave(ctx, src, n, parts, rparts, out, rout)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(shardmerge.Drained(parts), shardmerge.Drained(rparts)); err != nil {
+		return usagef("merge: %w (were the parts written from this input, with these flags, shard 0 first?)", err)
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := rout.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stderr, "batch: merged %d shards: %d rows to %s, %d rejects to %s\n", n, rows, c.Output, rejects, rejectsPath)
+	return nil
+}
+
+// interleave reads the input and copies, for each row in input order, the
+// next record of the shard that owns it.
+func interleave(ctx context.Context, src pipeline.Source, n int, parts, rparts []*shardmerge.Part, out, rout *shardmerge.Writer) (rows, rejects int64, err error) {
+	checker := contact.NewChecker()
+	for seq := int64(0); ; seq++ {
+		row, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return rows, rejects, nil
+		}
+		var rowErr *pipeline.RowError
+		if errors.As(err, &rowErr) {
+			if err := copyNext(rparts[shard.Of("", seq, n)], rout, rowErr.Line); err != nil {
+				return rows, rejects, err
+			}
+			rejects++
+			continue
+		}
+		if err != nil {
+			return rows, rejects, fmt.Errorf("merge: read input: %w", err)
+		}
+		c := contact.Normalize(row.Contact, checker.NotCompany)
+		if err := copyNext(parts[shard.Of(shard.Key(c), seq, n)], out, row.Line); err != nil {
+			return rows, rejects, err
+		}
+		rows++
+	}
+}
+
+func copyNext(p *shardmerge.Part, w *shardmerge.Writer, line int64) error {
+	b, err := p.Next()
+	if errors.Is(err, io.EOF) {
+		return usagef("merge: %w: a part ran out of records at input line %d (were the parts written from this input, with these flags, shard 0 first?)", shardmerge.ErrMismatch, line)
+	}
+	if err != nil {
+		return usagef("merge: %w", err)
+	}
+	return w.Write(b)
+}
+
+// partRejects is where a shard run with --output p wrote its rejects by
+// default.
+func partRejects(p string) string {
+	return strings.TrimSuffix(p, filepath.Ext(p)) + ".rejects.csv"
+}
+
+func openParts(paths []string, f shardmerge.Format, name func(string) string) ([]*shardmerge.Part, error) {
+	parts := make([]*shardmerge.Part, 0, len(paths))
+	for _, p := range paths {
+		part, err := shardmerge.OpenPart(name(p), f)
+		if err != nil {
+			closeParts(parts)
+			if errors.Is(err, os.ErrNotExist) || errors.Is(err, shardmerge.ErrMismatch) {
+				return nil, usagef("merge: %w", err)
+			}
+			return nil, err
+		}
+		parts = append(parts, part)
+	}
+	return parts, nil
+}
+
+func closeParts(parts []*shardmerge.Part) {
+	for _, p := range parts {
+		p.Close()
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/contactbatch/batch/customeros/sandbox"
+)
+
+var requestIDs = regexp.MustCompile(`"request_id":"[^"]*"`)
+
+// shardInput writes a list with duplicates, invalid addresses, rows keyed
+// only by LinkedIn or domain, rows with no key and malformed rows.
+func shardInput(t *testing.T, path string) (uniqueEmails int) {
+	t.Helper()
+	uniqueEmails = contactsCSV(t, path, 600, 5, 20, 7)
+	var extra bytes.Buffer
+	for i := range 30 {
+		switch i % 5 {
+		case 0:
+			fmt.Fprintf(&extra, "%d,,Li,Only,Firm,https://www.linkedin.com/in/li-only-%d\n", 9000+i, i)
+		case 1:
+			fmt.Fprintf(&extra, "%d,,Dom,Only,Firm,https://dom%d.example.org\n", 9000+i, i)
+		case 2:
+			fmt.Fprintf(&extra, "%d,,No,Key,,\n", 9000+i)
+		case 3:
+			fmt.Fprintf(&extra, "%d,ragged@row.com,too,few\n", 9000+i)
+		case 4:
+			fmt.Fprintf(&extra, "%d,late%d@firm1.com,F,L,Firm 1,firm1.com\n", 9000+i, i)
+			uniqueEmails++
+		}
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(extra.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return uniqueEmails
+}
+
+// TestShardsMergeToSingleRun runs one job as three shard processes at once
+// and checks that `batch merge` of their files equals one unsharded run's
+// output and rejects byte for byte, and that every address is verified by
+// exactly one shard.
+func TestShardsMergeToSingleRun(t *testing.T) {
+	for _, ext := range []string{".csv", ".jsonl"} {
+		t.Run(ext, func(t *testing.T) {
+			em := startEmulator(t, sandbox.DefaultOptions())
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.csv")
+			unique := shardInput(t, in)
+			stages := []string{"--verify", "--enrich-person", "--enrich-org", "--no-cache", "--progress", "none"}
+
+			single := filepath.Join(dir, "single"+ext)
+			mustRun(t, em.URL, append([]string{"run", "-i", in, "-o", single}, stages...)...)
+
+			before := em.requests(sandbox.EpVerify)
+			var wg sync.WaitGroup
+			results := make([]result, 3)
+			for i := range 3 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i] = runBatch(t, em.URL, append([]string{"run", "-i", in, "-o", filepath.Join(dir, "part-{shard}"+ext), "--shard", fmt.Sprintf("%d/3", i)}, stages...)...)
+				}()
+			}
+			wg.Wait()
+			for i, r := range results {
+				if r.code != 0 {
+					t.Fatalf("shard %d: exit %d\n%s", i, r.code, r.stderr)
+				}
+			}
+			if got := em.requests(sandbox.EpVerify) - before; got != int64(unique) {
+				t.Errorf("the shards made %d verify calls, want %d (each unique address once)", got, unique)
+			}
+			parts := []string{"merge", "-i", in, "-o", filepath.Join(dir, "merged"+ext)}
+			for i := range 3 {
+				parts = append(parts, filepath.Join(dir, fmt.Sprintf("part-%d%s", i, ext)))
+			}
+			mustRun(t, em.URL, parts...)
+			// JSONL keeps each answer's request id, which the emulator draws
+			// afresh for every call: compare without it.
+			if !bytes.Equal(requestIDs.ReplaceAll(readFile(t, filepath.Join(dir, "merged"+ext)), nil), requestIDs.ReplaceAll(readFile(t, single), nil)) {
+				t.Error("merged output differs from the single run's")
+			}
+			if !bytes.Equal(readFile(t, filepath.Join(dir, "merged.rejects.csv")), readFile(t, filepath.Join(dir, "single.rejects.csv"))) {
+				t.Error("merged rejects differ from the single run's")
+			}
+			if n := lineCount(t, filepath.Join(dir, "merged.rejects.csv")); n != 1+6 {
+				t.Errorf("merged rejects hold %d lines, want a header and 6 rows", n)
+			}
+
+			t.Run("parts in the wrong order are refused", func(t *testing.T) {
+				p := append([]string{}, parts...)
+				p[len(p)-1], p[len(p)-2] = p[len(p)-2], p[len(p)-1]
+				p[4] = filepath.Join(dir, "wrong"+ext)
+				r := runBatch(t, em.URL, p...)
+				if r.code != ExitUsage || !strings.Contains(r.stderr, "parts do not match the input") {
+					t.Errorf("exit %d, stderr %q; want %d and a mismatch message", r.code, r.stderr, ExitUsage)
+				}
+				if _, err := os.Stat(filepath.Join(dir, "wrong"+ext)); !os.IsNotExist(err) {
+					t.Errorf("a refused merge left its output behind (%v)", err)
+				}
+			})
+		})
+	}
+}
+
+func TestShardUsageErrors(t *testing.T) {
+	em := startEmulator(t, sandbox.DefaultOptions())
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 10, 0, 0, 1)
+	out := filepath.Join(dir, "out-{shard}.csv")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"bad spec", []string{"--shard", "3/3", "-o", out}, nil, "not in 0..2"},
+		{"no index", []string{"--shards", "3", "-o", out}, nil, "JOB_COMPLETION_INDEX is not set"},
+		{"index out of range", []string{"--shards", "3", "-o", out}, []string{"JOB_COMPLETION_INDEX=3"}, "not in 0..2"},
+		{"both flags", []string{"--shards", "3", "--shard", "0/3", "-o", out}, nil, "not both"},
+		{"one file for all shards", []string{"--shard", "0/3", "-o", filepath.Join(dir, "out.csv")}, nil, "put {shard} in --output"},
+		{"placeholder without shards", []string{"-o", out}, nil, "only expanded in a sharded run"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := batchCmd(t, em.URL, append([]string{"run", "-i", in, "--verify", "--no-cache"}, tc.args...)...)
+			cmd.Env = append(cmd.Env, tc.env...)
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			code := exitStatus(t, cmd.Run())
+			if code != ExitUsage || !strings.Contains(errb.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errb.String(), ExitUsage, tc.want)
+			}
+		})
+	}
+	if n := em.Counters().Total; n != 0 {
+		t.Errorf("refused runs made %d API calls", n)
+	}
+}
+
+func TestShardsFromJobCompletionIndex(t *testing.T) {
+	em := startEmulator(t, sandbox.DefaultOptions())
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 50, 0, 0, 3)
+	for i := range 2 {
+		cmd := batchCmd(t, em.URL, "run", "-i", in, "-o", filepath.Join(dir, "o-{shard}.csv"), "--shards", "2", "--verify", "--no-cache", "--progress", "none")
+		cmd.Env = append(cmd.Env, fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("shard %d: %v\n%s", i, err, out)
+		}
+	}
+	rows := lineCount(t, filepath.Join(dir, "o-0.csv")) + lineCount(t, filepath.Join(dir, "o-1.csv")) - 2
+	if rows != 50 {
+		t.Errorf("the two shards wrote %d rows, want 50", rows)
+	}
+	if got := em.requests(sandbox.EpVerify); got != 50 {
+		t.Errorf("verify calls = %d, want 50", got)
+	}
+}
