@@ -267,7 +267,7 @@ func (s *Server) personPoll(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return
 	}
 	f := personFor(t.Key, t.ByEmail, t.Mobile)
-	done := time.Since(time.Unix(0, t.Created)) >= s.opts.AsyncDelay
+	done := s.asyncDone(t.Created, s.opts.AsyncDelay)
 	var id string
 	if !done {
 		id = r.PathValue("id")
@@ -353,7 +353,7 @@ type bulkJob struct {
 	fileName string
 }
 
-func (j *bulkJob) done(delay time.Duration) bool { return time.Since(j.created) >= delay }
+func (s *Server) jobDone(j *bulkJob) bool { return s.asyncDone(j.created.UnixNano(), s.opts.BulkDelay) }
 
 func (s *Server) bulkSubmit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	bad := func(cur, leg string) {
@@ -479,7 +479,7 @@ func (s *Server) bulkStatus(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return
 	}
 	total := len(j.emails)
-	if !j.done(s.opts.BulkDelay) {
+	if !s.jobDone(j) {
 		doneN := int(float64(total) * float64(time.Since(j.created)) / float64(s.opts.BulkDelay))
 		writeJSON(w, http.StatusOK, map[string]any{"jobId": j.id, "status": "processing", "fileName": j.fileName,
 			"message":               fmt.Sprintf("Completed %d of %d emails", min(doneN, total), total),
@@ -514,7 +514,7 @@ func (s *Server) bulkDownload(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return
 	}
 	const msg = "The bulk request is still being processed. Please try again later."
-	if !j.done(s.opts.BulkDelay) {
+	if !s.jobDone(j) {
 		if j.legacy {
 			writeJSON(w, http.StatusAccepted, map[string]any{"status": "processing", "message": msg})
 		} else {

@@ -277,6 +277,11 @@ func TestRuntimeFaults(t *testing.T) {
 	if st, _, _ := get(t, base, "/verify/v1/email?address=other@acme.com", "k"); st != 200 {
 		t.Errorf("another key: %d, want 200", st)
 	}
+	s.FailKeys(503, 5, "x.com")
+	s.FailKeys(503, 0, "x.com")
+	if st, _, _ := get(t, base, "/enrich/v1/organization?domain=x.com", "k"); st == 503 {
+		t.Errorf("organization after its fault was removed: %d", st)
+	}
 	if diff := cmp.Diff([]int{503, 503, 200}, got); diff != "" {
 		t.Errorf("statuses of a failing key (-want +got):\n%s", diff)
 	}
@@ -288,8 +293,42 @@ func TestRuntimeFaults(t *testing.T) {
 		t.Errorf("verify requests without an answer = %d, want 1", c.Requests[sandbox.EpVerify][0])
 	}
 	// Two successful verifications (one after up, one at the end of the
-	// failures) plus the other address: three billed, none for faults.
-	if c.Billable[sandbox.EpVerify] != 3 || c.Billable[sandbox.EpOrganization] != 0 {
-		t.Errorf("billable = %v, want verify 3", c.Billable)
+	// failures) plus the other address, and the organization once its fault
+	// was removed: none billed for faults.
+	if c.Billable[sandbox.EpVerify] != 3 || c.Billable[sandbox.EpOrganization] != 1 {
+		t.Errorf("billable = %v, want verify 3, organization 1", c.Billable)
+	}
+}
+
+// TestFinishAsync completes async person lookups and bulk jobs on demand,
+// long before their delays.
+func TestFinishAsync(t *testing.T) {
+	s, base := start(t, sandbox.Options{AsyncFraction: 1, AsyncDelay: time.Hour, BulkDelay: time.Hour})
+	st, body, _ := get(t, base, "/enrich/v1/person?email=jane.doe@acme.com", "k")
+	if st != 202 {
+		t.Fatalf("person: %d %s, want 202", st, body)
+	}
+	var p struct {
+		ResultURL string `json:"resultUrl"`
+	}
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(p.ResultURL)
+	if st, _, _ := get(t, base, u.Path, "k"); st != 202 {
+		t.Fatalf("poll before FinishAsync: %d, want 202", st)
+	}
+	s.FinishAsync()
+	if st, body, _ := get(t, base, u.Path, "k"); st != 200 || !strings.Contains(body, `"isComplete":true`) {
+		t.Fatalf("poll after FinishAsync: %d %s, want a complete answer", st, body)
+	}
+	// A lookup started after FinishAsync waits its delay again.
+	st, body, _ = get(t, base, "/enrich/v1/person?email=john.smith@globex.com", "k")
+	if err := json.Unmarshal([]byte(body), &p); err != nil || st != 202 {
+		t.Fatalf("second person: %d %s", st, body)
+	}
+	u, _ = url.Parse(p.ResultURL)
+	if st, _, _ := get(t, base, u.Path, "k"); st != 202 {
+		t.Errorf("poll of a later lookup: %d, want 202", st)
 	}
 }

@@ -108,6 +108,9 @@ type Server struct {
 	once    sync.Once
 	ids     atomic.Uint64
 	inflt   atomic.Int64
+	// doneBefore (unix ns): async person lookups and bulk jobs created
+	// before it are complete, whatever AsyncDelay and BulkDelay say.
+	doneBefore atomic.Int64
 
 	mu       sync.Mutex
 	total    int64
@@ -167,14 +170,18 @@ func New(opts Options) *Server {
 		s.SetDown(false)
 		writeJSON(w, http.StatusOK, map[string]string{"status": "up"})
 	})
+	m.HandleFunc("POST /_sandbox/finish-async", func(w http.ResponseWriter, _ *http.Request) {
+		s.FinishAsync()
+		writeJSON(w, http.StatusOK, map[string]string{"status": "finished"})
+	})
 	m.HandleFunc("POST /_sandbox/fail-keys", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Status int      `json:"status"`
 			Times  int      `json:"times"`
 			Keys   []string `json:"keys"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Status < 400 || req.Status > 599 || req.Times < 1 {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `want {"status": 400-599, "times": >= 1, "keys": [...]}`})
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Status < 400 || req.Status > 599 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `want {"status": 400-599, "times": n (0 clears), "keys": [...]}`})
 			return
 		}
 		s.FailKeys(req.Status, req.Times, req.Keys...)
@@ -227,13 +234,27 @@ func (s *Server) SetDown(down bool) {
 // LinkedIn URL or domain, as the request names it; any endpoint) answer
 // status, after authentication and before any other fault (fault
 // "key_<status>", nothing billed). Calling it again for a key replaces its
-// fault; Reset clears them.
+// fault, times <= 0 removes it; Reset clears them all.
 func (s *Server) FailKeys(status, times int, keys ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range keys {
+		if times <= 0 {
+			delete(s.failing, hash64(normKey(k)))
+			continue
+		}
 		s.failing[hash64(normKey(k))] = keyFault{status: status, left: times}
 	}
+}
+
+// FinishAsync completes every async person lookup and bulk job created so
+// far, as if AsyncDelay and BulkDelay had passed.
+func (s *Server) FinishAsync() { s.doneBefore.Store(time.Now().UnixNano()) }
+
+// asyncDone reports whether an async lookup or job created at created
+// (unix ns) is complete after delay.
+func (s *Server) asyncDone(created int64, delay time.Duration) bool {
+	return time.Since(time.Unix(0, created)) >= delay || created <= s.doneBefore.Load()
 }
 
 // takeKeyFault consumes one failure planned for key hash kh, if any.
