@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/contactbatch/batch/customeros"
+import (
+	"strings"
+
+	"github.com/contactbatch/batch/customeros"
+)
 
 // Row and stage states, written in row_status (the row) and in
 // email_status, person_status and org_status (its stages). A state is
@@ -123,3 +127,31 @@ func (r *record) rowState(st Stages) string {
 
 // any reports whether an API stage is enabled.
 func (st Stages) any() bool { return st.Verify || st.EnrichPerson || st.EnrichOrg }
+
+// RetryCounters returns the counters a retry pass starts from: a rerun of
+// a finished job with retryable rows reads the input again from the first
+// row (answers already bought come from the ledger, so only the retryable
+// lookups are paid) and rewrites every row, so the per-row counters (rows_*,
+// verdict_*, person_*, org_*, calls_*, dedupe_hits, cache_hits) are counted
+// again from zero; the job's event counters (paid_*, polls, retries, …)
+// are kept.
+func RetryCounters(c map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(c))
+	for k, v := range c {
+		if !rowCounter(k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// rowCounter reports whether counter name is counted per written row (see
+// Stats.countRow and Runner.emit).
+func rowCounter(name string) bool {
+	for _, p := range []string{"rows_", "verdict_", "person_", "org_", "calls_"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return name == "dedupe_hits" || name == "cache_hits"
+}

@@ -153,6 +153,9 @@ func exitCode(w io.Writer, err error) int {
 	case isUsage(err):
 		fmt.Fprintln(w, "batch:", err)
 		return ExitUsage
+	case errors.As(err, new(*retryableError)):
+		fmt.Fprintln(w, "batch:", err)
+		return ExitRetryable
 	case errors.Is(err, pipeline.ErrStopped):
 		fmt.Fprintln(w, "batch:", err)
 		fmt.Fprintln(w, "batch: the job is resumable: run the same command again to continue")

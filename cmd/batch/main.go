@@ -18,7 +18,8 @@ const (
 	ExitOK        = 0 // the job is done
 	ExitFailed    = 1 // the run failed (state stays consistent)
 	ExitUsage     = 2 // bad usage or input
-	ExitResumable = 3 // stopped before the end: interrupted, credits exhausted, auth failure, budget; rerun to resume
+	ExitResumable = 3 // stopped before the end: interrupted, credits exhausted, auth failure, budget, API outage; rerun to resume
+	ExitRetryable = 4 // finished, but some rows are retryable (error or pending); rerun to retry them
 )
 
 // GC settings unless GOGC / GOMEMLIMIT say otherwise: a run's live heap is

@@ -172,10 +172,19 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 			return fmt.Errorf("read progress: %w", err)
 		}
 		if progress.Finished {
-			fmt.Fprintf(e.Stderr, "batch: job already finished (%d rows); nothing to do. Use --restart to run it again.\n", progress.Seq)
-			return nil
+			n := pipeline.RetryableRows(progress.Counters)
+			if n == 0 {
+				fmt.Fprintf(e.Stderr, "batch: job already finished (%d rows); nothing to do. Use --restart to run it again.\n", progress.Seq)
+				return nil
+			}
+			// A retry pass: every row again from the first, answers from the
+			// ledger, calls only for the retryable lookups, the output
+			// rewritten (files republished atomically, databases upserted).
+			fmt.Fprintf(e.Stderr, "batch: job finished with %d retryable rows (error or pending); retrying them\n", n)
+			progress = checkpoint.Progress{Counters: pipeline.RetryCounters(progress.Counters)}
+		} else {
+			e.log.Info("resuming", "rows_done", progress.Seq, "state", state)
 		}
-		e.log.Info("resuming", "rows_done", progress.Seq, "state", state)
 	}
 
 	olock, err := lockOutput(ctx, c.Output, state)
@@ -268,7 +277,20 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if !e.quiet {
 		rep.print(e.Stderr)
 	}
+	if runErr == nil {
+		if n := pipeline.RetryableRows(sum.Counters); n > 0 {
+			return &retryableError{errors: sum.Counters["rows_"+pipeline.RowFailed], pending: sum.Counters["rows_"+pipeline.RowPending]}
+		}
+	}
 	return runErr
+}
+
+// retryableError reports a job that finished with retryable rows (exit 4).
+type retryableError struct{ errors, pending int64 }
+
+func (e *retryableError) Error() string {
+	return fmt.Sprintf("finished, but %d rows are retryable (%d error, %d pending); run the same command again to retry only those (answers already paid for are reused)",
+		e.errors+e.pending, e.errors, e.pending)
 }
 
 // wantsNested reports whether the output keeps the structured API results
