@@ -3,9 +3,14 @@ package customeros
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // envelope holds the fields common to every JSON body, both generations.
@@ -85,35 +90,80 @@ type wireVerifyRecord struct {
 }
 
 // decodeVerification decodes a single-verify body of either generation:
-// current {"email":{…},"requestId":…} or legacy flat {"email":"…",…}, in
-// one pass (see verifyDecoder). Invalid JSON gives an error wrapping
-// errTruncated. Raw is a copy: body may be a reused buffer.
+// current {"email":{…},"requestId":…} or legacy flat {"email":"…",…},
+// chosen by the value of "email". Keys match as encoding/json matches them
+// (exactly or case-insensitively; a repeated key overwrites), and a value
+// of the wrong type is an error only in the record the generation uses.
+// Invalid JSON gives an error wrapping errTruncated (the client retries
+// it); any other failure wraps ErrBadResponse. Raw is a copy: body may be
+// a reused buffer.
 func decodeVerification(body []byte) (*Verification, error) {
-	d := verifyDecoder{data: body}
-	if err := d.run(); err != nil {
-		return nil, err
+	// One pass reads the envelope, "email" as raw JSON and the legacy
+	// generation's record from the top level.
+	var top struct {
+		envelope
+		wireVerifyRecord
+		Email jsontext.Value `json:"email"`
 	}
-	rec, raw := &d.flat, body
-	switch d.emailKind {
-	case emailObject: // current
-		if d.nestedErr != nil {
-			return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, d.nestedErr)
+	if err := unmarshalJSON(body, &top, "verify"); err != nil {
+		if errors.Is(err, errTruncated) {
+			return nil, err
 		}
-		rec, raw = &d.nested, body[d.emailStart:d.emailEnd]
-	case emailString, emailNull, emailNone: // legacy flat
-		if d.flatErr != nil {
-			return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, d.flatErr)
+		// Decoding stopped at a type error, which may lie in a top-level
+		// record field only the legacy generation uses: read the rest of
+		// the body, the envelope and "email" alone.
+		if !jsontext.Value(body).IsValid(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)) {
+			return nil, fmt.Errorf("%w: verify: invalid JSON", errTruncated)
 		}
-		if d.emailKind != emailNone {
-			rec.EmailAddress = d.email
+		var env struct {
+			envelope
+			Email jsontext.Value `json:"email"`
 		}
-	default:
-		return nil, fmt.Errorf("%w: verify: email: %v", ErrBadResponse, d.emailErr)
+		if err := unmarshalJSON(body, &env, "verify"); err != nil {
+			return nil, err
+		}
+		if !isObject(env.Email) {
+			return nil, err // legacy: the error is in its record
+		}
+		top.envelope, top.Email = env.envelope, env.Email
 	}
-	if rec.EmailAddress == "" && !rec.Syntax.IsValid && rec.Deliverable == "" && d.env.Status == "" {
+	rec, raw := &top.wireVerifyRecord, body
+	if email := top.Email; isObject(email) { // current
+		*rec, raw = wireVerifyRecord{}, email
+		if err := unmarshalJSON(email, rec, "verify"); err != nil {
+			return nil, err
+		}
+	} else if len(email) > 0 { // legacy flat: "email" is the address or null
+		rec.EmailAddress = ""
+		if err := unmarshalJSON(email, &rec.EmailAddress, "verify: email"); err != nil {
+			return nil, err
+		}
+	}
+	if rec.EmailAddress == "" && !rec.Syntax.IsValid && rec.Deliverable == "" && top.Status == "" {
 		return nil, fmt.Errorf("%w: verify: no verification record in body", ErrBadResponse)
 	}
-	return rec.verification(d.env.RequestID, bytes.Clone(raw)), nil
+	return rec.verification(top.RequestID, bytes.Clone(raw)), nil
+}
+
+func isObject(v jsontext.Value) bool { return len(v) > 0 && v[0] == '{' }
+
+// unmarshalJSON decodes data into v as encoding/json matches and merges:
+// names exactly or case-insensitively, a repeated name overwrites, null
+// leaves a value other than a pointer as it is, invalid UTF-8 becomes
+// U+FFFD. It stops at the first error; a syntax error there wraps
+// errTruncated, any other ErrBadResponse (what names the value).
+func unmarshalJSON(data []byte, v any, what string) error {
+	err := jsonv2.Unmarshal(data, v,
+		jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true),
+		jsonv1.MergeWithLegacySemantics(true),
+		jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*jsontext.SyntacticError](err); ok {
+		return fmt.Errorf("%w: %s: %v", errTruncated, what, err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrBadResponse, what, err)
 }
 
 // verification is the normalized Verification of a decoded record.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -492,44 +492,13 @@ func orgAnswer(key string, o *customeros.OrganizationResult, seq int64) (*answer
 	return a, a.encode()
 }
 
-// encode stores a.data as JSON, in the shape json.Marshal gives resultData.
-// The raw body goes in verbatim: it is JSON the client decoded (the
-// customeros types document Raw so), and a fresh answer and the same answer
-// re-read from the ledger carry the same bytes (JSON output compacts it
-// either way).
+// encode stores a.data as JSON (encoding/json compacts the raw body, as
+// the JSON output does either way).
 func (a *answer) encode() error {
-	d := &a.data
-	raw := d.Raw
-	var name string
-	var v any
-	switch {
-	case d.Verification != nil:
-		name, v = `"verification":`, d.Verification
-	case d.Person != nil:
-		name, v = `"person":`, d.Person
-	case d.Organization != nil:
-		name, v = `"organization":`, d.Organization
+	data, err := json.Marshal(&a.data)
+	if err != nil {
+		return fmt.Errorf("encode the answer: %w", err)
 	}
-	var decoded []byte
-	if v != nil {
-		var err error
-		if decoded, err = json.Marshal(v); err != nil {
-			return err
-		}
-	}
-	buf := make([]byte, 0, len(name)+len(decoded)+len(raw)+len(d.Origin)+64)
-	buf = append(buf, '{')
-	if v != nil {
-		buf = append(append(append(buf, name...), decoded...), ',')
-	}
-	if len(raw) > 0 {
-		buf = append(append(append(buf, `"raw":`...), raw...), ',')
-	}
-	if d.Origin != "" {
-		buf = strconv.AppendQuote(append(buf, `"origin":`...), d.Origin)
-		buf = append(buf, ',')
-	}
-	buf = strconv.AppendInt(append(buf, `"for":`...), d.For, 10)
-	a.stored.Data = append(buf, '}')
+	a.stored.Data = data
 	return nil
 }

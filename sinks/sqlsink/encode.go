@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/contactbatch/batch/pipeline"
 )
@@ -224,76 +227,37 @@ func needsJSONClean(v []byte) bool {
 	return false
 }
 
-// cleanJSON re-encodes v with every string sanitized for PostgreSQL. Go's
-// decoder already replaces invalid UTF-8 and lone surrogates with U+FFFD;
-// NUL characters are dropped.
+// cleanJSON re-encodes v token by token with every string sanitized for
+// PostgreSQL: invalid UTF-8 and lone surrogates become U+FFFD (the
+// decoder's AllowInvalidUTF8), NUL characters are dropped. Names that
+// collide once NUL is dropped are kept, as a JSON object may repeat them.
 func cleanJSON(v []byte) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(v))
-	d.UseNumber()
-	var x any
-	if err := d.Decode(&x); err != nil {
-		return nil, err
-	}
+	dec := jsontext.NewDecoder(bytes.NewReader(v), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(dropNUL(x)); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSpace(buf.Bytes()), nil
-}
-
-func dropNUL(x any) any {
-	switch t := x.(type) {
-	case string:
-		return strings.ReplaceAll(t, "\x00", "")
-	case []any:
-		for i := range t {
-			t[i] = dropNUL(t[i])
+	enc := jsontext.NewEncoder(&buf, jsontext.AllowDuplicateNames(true))
+	for {
+		tok, err := dec.ReadToken()
+		if err == io.EOF {
+			return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 		}
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, v := range t {
-			m[strings.ReplaceAll(k, "\x00", "")] = dropNUL(v)
+		if err != nil {
+			return nil, err
 		}
-		return m
+		if tok.Kind() == '"' {
+			tok = jsontext.String(strings.ReplaceAll(tok.String(), "\x00", ""))
+		}
+		if err := enc.WriteToken(tok); err != nil {
+			return nil, err
+		}
 	}
-	return x
 }
 
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
 // U+FFFD; NUL is dropped when dropNUL is set, else escaped as \u0000.
 func appendJSONString(b []byte, s string, dropNUL bool) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c == 0 && dropNUL:
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, "\uFFFD"...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
+	if dropNUL {
+		s = strings.ReplaceAll(s, "\x00", "")
 	}
-	return append(b, '"')
+	b, _ = jsontext.AppendQuote(b, s) // the error only reports the replaced invalid UTF-8
+	return b
 }

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
 	"unicode/utf8"
 )
 
@@ -22,10 +26,42 @@ const (
 	emailOther // a number, boolean or array: not decodable
 )
 
+// refDecodeVerification is the hand-written single-pass decoder the client
+// used before decodeVerification moved to a JSON library. It stays here as
+// the reference FuzzDecodeVerification compares the library decoder with,
+// and BenchmarkDecodeVerification measures both.
+func refDecodeVerification(body []byte) (*Verification, error) {
+	d := verifyDecoder{data: body}
+	if err := d.run(); err != nil {
+		return nil, err
+	}
+	rec, raw := &d.flat, body
+	switch d.emailKind {
+	case emailObject: // current
+		if d.nestedErr != nil {
+			return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, d.nestedErr)
+		}
+		rec, raw = &d.nested, body[d.emailStart:d.emailEnd]
+	case emailString, emailNull, emailNone: // legacy flat
+		if d.flatErr != nil {
+			return nil, fmt.Errorf("%w: verify: %v", ErrBadResponse, d.flatErr)
+		}
+		if d.emailKind != emailNone {
+			rec.EmailAddress = d.email
+		}
+	default:
+		return nil, fmt.Errorf("%w: verify: email: %v", ErrBadResponse, d.emailErr)
+	}
+	if rec.EmailAddress == "" && !rec.Syntax.IsValid && rec.Deliverable == "" && d.env.Status == "" {
+		return nil, fmt.Errorf("%w: verify: no verification record in body", ErrBadResponse)
+	}
+	return rec.verification(d.env.RequestID, bytes.Clone(raw)), nil
+}
+
 // verifyDecoder decodes a single-verify body in one pass, validating the
 // whole document as it goes (what json.Valid would reject is a syntax error
 // wrapping errTruncated). It decodes both generations at once and
-// decodeVerification picks by the "email" value, so its result equals the
+// refDecodeVerification picks by the "email" value, so its result equals the
 // previous decoding (json.Unmarshal of the envelope and "email", then of
 // the record, from the "email" object or from the whole body):
 //   - keys match field names exactly or case-insensitively, as in
@@ -35,8 +71,6 @@ const (
 //     (envelope: always; top-level record fields: legacy only; "email"
 //     object fields: current only); unknown keys are skipped;
 //   - strings with escapes or invalid UTF-8 are unquoted by encoding/json.
-//
-// FuzzDecodeVerification checks the equivalence.
 type verifyDecoder struct {
 	data  []byte
 	off   int
@@ -548,4 +582,32 @@ func (d *verifyDecoder) unquote(start int) (string, error) {
 		return "", fmt.Errorf("%w: verify: %v", ErrBadResponse, err)
 	}
 	return s, nil
+}
+
+// BenchmarkDecodeVerification measures the library decoder (lib) against
+// the hand-written reference (ref) on the repository's verify bodies. Run
+// with
+//
+//	go test -run x -bench DecodeVerification -benchmem ./customeros/
+func BenchmarkDecodeVerification(b *testing.B) {
+	for _, name := range []string{"verify_current.json", "verify_legacy.json"} {
+		body, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, dec := range []struct {
+			name string
+			fn   func([]byte) (*Verification, error)
+		}{{"lib", decodeVerification}, {"ref", refDecodeVerification}} {
+			b.Run(strings.TrimSuffix(name, ".json")+"/"+dec.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				for b.Loop() {
+					if _, err := dec.fn(body); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
