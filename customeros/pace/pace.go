@@ -1,277 +1,281 @@
-// Package pace paces the CustomerOS client's requests per endpoint at
-// just under the API's unpublished rate limit. *Pacer implements
+// Package pace paces the CustomerOS client's requests at just under the
+// API's unpublished rate limit, whatever it is. *Pacer implements
 // customeros.Pacer; set it as the Client's Pacer.
+//
+// Endpoints are paced in families, so that polls count against the same
+// pace as the calls that made them: verify with the bulk job endpoints
+// (submit, status, download), person with its 202 result polls, and
+// organization. Each family has a pace (requests per second) and a bound on
+// the requests in flight. A pace moves through these transitions:
+//
+//   - start: StartRate (2 req/s), then a slow start that doubles the pace
+//     every 250 ms while requests succeed and are used (the pace never runs
+//     ahead of four times the rate actually accepted over the last second).
+//     The doubling slows as the requests in flight grow, so that the excess
+//     a server's burst hides, and the 429s it costs once the burst is spent,
+//     stay a handful.
+//   - cut: a 429 means the server's bucket is empty. The accepted rate
+//     between the previous 429 cut and this one (both moments the bucket
+//     was empty) is the limit; the pace is cut to 97 % of it. Without such
+//     an estimate (the first 429, or too few answers since the last cut),
+//     the pace is cut by the largest excess its growth could have hidden,
+//     and halved when the 429 follows a cut within a second (still over).
+//     429s that answer requests sent before the cut do not cut again.
+//   - hold and climb: after a cut the pace climbs by a fraction of itself
+//     that grows with the time since the cut (0.5 % per second per second),
+//     so it touches the limit about every 10 to 15 s, at any rate.
+//   - probe: once it is 15 % above the last estimate without a 429, the
+//     limit has been raised; the pace goes back to the slow start.
+//   - pause: a Retry-After longer than PauseAfter (seconds or HTTP-date,
+//     parsed by the client) holds the whole family until then.
+//
+// When families share the server's bucket, a 429 in one cuts the others
+// that have had 429s of their own in the last CoupleWindow (a coordinated
+// cut), so they do not take turns overshooting. A family that never gets
+// 429s is never cut by another's, so with one bucket per endpoint each
+// family reaches its own limit.
+//
+// The in-flight bound is three times the pace times the mean latency (plus
+// two): concurrency falls with the pace, so the requests in flight when a
+// small bucket empties stay few.
 package pace
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/contactbatch/batch/customeros"
 )
 
-// Pacer paces requests per endpoint. It implements customeros.Pacer.
-//
-// An endpoint starts unlimited (or at --rate, which is never exceeded). The
-// first 429 reveals that the API has a limit:
-//
-//   - if the API accepted requests in the moments before, that accepted
-//     rate is the estimate of the limit (the ceiling) and the pace is cut
-//     to CutFactor of it;
-//   - if nothing was accepted yet, or only for less than a second (a rate
-//     measured over a few milliseconds says nothing), the pace restarts at
-//     StartRate and probes: it grows by half every 250 ms while requests
-//     succeed, until the next 429 sets the ceiling.
-//
-// Below the ceiling the pace climbs back quickly (x1.1 per 250 ms) to 98 %
-// of it, then slowly: each second by Increase times the seconds since the
-// last 429, so it sits just under the limit, touches it only rarely, and
-// still finds a limit that was underestimated or has been raised. Cuts are at least 250 ms apart: the
-// requests in flight when the first 429 came back would otherwise cut the
-// pace again for the same excess. Five 5xx in a row cut it too.
-//
-// A Retry-After longer than PauseAfter pauses the whole endpoint until
-// then; a shorter one is waited for only by the request that got it (the
-// client does that), since the cut pace already keeps the others under
-// the limit.
+// Defaults set by New.
+const (
+	DefaultStartRate    = 2.0
+	DefaultPauseAfter   = 5 * time.Second
+	DefaultCoupleWindow = 2 * time.Second
+)
+
+// Tuning (see the package documentation).
+const (
+	step      = 250 * time.Millisecond // how often a pace may rise
+	maxGrowth = 2.772588722239781      // ln 4 per second: ×2 per step
+	inflightK = 12.0                   // growth ≤ inflightK / in-flight² per second
+	// The steady climb's acceleration, fraction per second per second since
+	// the cut: climbPerRate times the pace, within [minClimb, maxClimb].
+	minClimb, maxClimb, climbPerRate = 0.001, 0.02, 0.0005
+	probeAt                          = 1.1                   // pace / estimate that starts probing again
+	keep                             = 0.97                  // fraction of the estimate kept after a cut
+	quick                            = time.Second           // a 429 this soon after a cut, without an estimate, halves
+	minSamples                       = 4                     // accepted answers an estimate needs
+	minRate                          = 0.1                   // the pace never goes below this
+	tolerance                        = 10 * time.Millisecond // burst the gate allows, in time
+	failCut                          = 0.75                  // factor after five 5xx or transport errors in a row
+	failsForCut                      = 5
+	latWeight                        = 0.1 // EWMA weight of one latency sample
+)
+
+// Clock tells the time and sleeps. Tests inject a fake one.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// After returns a channel that receives once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Pacer paces requests per endpoint family. It implements customeros.Pacer.
+// Set the fields before the first call.
 type Pacer struct {
-	// Max caps each endpoint's rate in requests per second; 0 = no cap
-	// until the API pushes back.
+	// Max caps each family's pace in requests per second; 0 = no cap.
 	Max float64
-	// CutFactor is the fraction of the accepted rate kept after a 429.
-	CutFactor float64
-	// StartRate is where probing starts when a 429 came before any
-	// request was accepted.
+	// StartRate is each family's first pace (default 2 req/s).
 	StartRate float64
-	// Increase is added per second near the ceiling, as a fraction of the
-	// current rate (at least 0.5 req/s).
-	Increase float64
-	// PauseAfter is the Retry-After beyond which the endpoint pauses.
+	// PauseAfter is the Retry-After beyond which a family pauses.
 	PauseAfter time.Duration
+	// CoupleWindow: a 429 in one family cuts the families that had a 429
+	// of their own this recently.
+	CoupleWindow time.Duration
+	// Clock defaults to the system clock.
+	Clock Clock
 
-	mu  sync.Mutex
-	eps map[customeros.Endpoint]*pace
+	mu     sync.Mutex
+	groups map[family]*group
 }
 
-// New returns a Pacer capped at max requests per second (0 = none).
+// New returns a Pacer capped at max requests per second per family (0 =
+// no cap), with the other fields at their defaults.
 func New(max float64) *Pacer {
-	return &Pacer{Max: max, CutFactor: 0.95, StartRate: 50, Increase: 0.03, PauseAfter: 5 * time.Second,
-		eps: map[customeros.Endpoint]*pace{}}
+	return &Pacer{Max: max, StartRate: DefaultStartRate, PauseAfter: DefaultPauseAfter,
+		CoupleWindow: DefaultCoupleWindow, Clock: systemClock{}}
 }
 
-// step is how often the pace may change, up or down.
-const step = 250 * time.Millisecond
+// family names the endpoints that share one pace.
+type family string
 
-// probeStep is the factor by which probing raises the pace each step.
-const probeStep = 1.5
-
-// slot is the resolution of the accepted-rate estimate.
-const slot = 100 * time.Millisecond
-
-type pace struct {
-	mu sync.Mutex
-	// lim is nil while the endpoint is unlimited. (A rate.Limiter moved
-	// from rate.Inf to a finite limit can be left with NaN tokens.)
-	lim       *rate.Limiter
-	paused    time.Time
-	lastCut   time.Time
-	lastRaise time.Time
-	fails     int
-	probing   bool
-	ceiling   float64 // accepted rate when the last 429 came; 0 = unknown
-	// slots count accepted requests per 100 ms over the last second.
-	slots    [10]int
-	slotTime time.Time
-	first    time.Time // first accepted request
+// familyOf maps an endpoint to its family: polls and bulk job requests go
+// with the call that made them.
+func familyOf(ep customeros.Endpoint) family {
+	switch ep {
+	case customeros.EndpointBulkSubmit, customeros.EndpointBulkStatus, customeros.EndpointBulkDownload:
+		return family(customeros.EndpointVerify)
+	case customeros.EndpointPersonPoll:
+		return family(customeros.EndpointPerson)
+	}
+	return family(ep)
 }
 
-func (p *Pacer) get(ep customeros.Endpoint) *pace {
+func (p *Pacer) clock() Clock {
+	if p.Clock == nil {
+		return systemClock{}
+	}
+	return p.Clock
+}
+
+// group returns ep's family state; p.mu is held.
+func (p *Pacer) group(ep customeros.Endpoint) *group {
+	f := familyOf(ep)
+	g := p.groups[f]
+	if g == nil {
+		if p.groups == nil {
+			p.groups = map[family]*group{}
+		}
+		r := p.StartRate
+		if r <= 0 {
+			r = DefaultStartRate
+		}
+		if p.Max > 0 {
+			r = math.Min(r, p.Max)
+		}
+		g = &group{rate: r, ramping: true, voided: make(chan struct{}), freed: make(chan struct{})}
+		p.groups[f] = g
+	}
+	return g
+}
+
+// Wait blocks until ep may send, or ctx is done. Every nil return must be
+// followed by one Observe for ep.
+func (p *Pacer) Wait(ctx context.Context, ep customeros.Endpoint) error {
+	clk := p.clock()
+	for {
+		p.mu.Lock()
+		g := p.group(ep)
+		now := clk.Now()
+		v, at, gen := g.try(now)
+		var timer <-chan time.Time
+		var woke <-chan struct{}
+		switch v {
+		case granted:
+			p.mu.Unlock()
+			return nil
+		case full:
+			g.slotWaiters++
+			woke = g.freed
+		default: // booked or paused
+			timer, woke = clk.After(at.Sub(now)), g.voided
+		}
+		p.mu.Unlock()
+		err := wait(ctx, timer, woke)
+		p.mu.Lock()
+		switch v {
+		case full:
+			g.slotWaiters--
+		case booked:
+			if err == nil && g.claim(clk.Now(), gen) {
+				p.mu.Unlock()
+				return nil
+			}
+			if err != nil {
+				g.cancel()
+			}
+		}
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// wait blocks until timer fires (nil: never), woke is closed, or ctx is
+// done; only the last is an error.
+func wait(ctx context.Context, timer <-chan time.Time, woke <-chan struct{}) error {
+	select {
+	case <-timer:
+		return nil
+	case <-woke:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Observe adapts ep's family pace to one attempt's outcome.
+func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.eps[ep]
-	if e == nil {
-		e = &pace{}
-		if p.Max > 0 {
-			e.lim = rate.NewLimiter(rate.Limit(p.Max), burstFor(p.Max))
-		}
-		p.eps[ep] = e
-	}
-	return e
-}
-
-// burstFor keeps bursts small (10 ms worth): a server's own bucket may
-// allow little more than its average rate.
-func burstFor(r float64) int { return max(1, int(r/100)) }
-
-// Wait blocks until ep may send.
-func (p *Pacer) Wait(ctx context.Context, ep customeros.Endpoint) error {
-	e := p.get(ep)
-	e.mu.Lock()
-	until, lim := e.paused, e.lim
-	e.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-	}
-	if lim == nil {
-		return nil
-	}
-	return lim.Wait(ctx)
-}
-
-// Observe adapts ep's pace to one response.
-func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
-	e := p.get(ep)
-	now := time.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	g := p.group(ep)
+	now := p.clock().Now()
+	g.done(now)
 	switch {
 	case o.Status == 429:
-		if o.RetryAfter > p.PauseAfter {
-			e.paused = now.Add(o.RetryAfter)
-		}
-		e.cut(now, p.CutFactor, p)
-	case o.Status >= 500 || (o.Status == 0 && o.Err != nil):
-		e.fails++
-		if e.fails >= 5 {
-			e.fails = 0
-			e.cut(now, 0.75, p)
+		p.throttled(g, now, o.RetryAfter)
+	case o.Status >= 500 || (o.Status == 0 && o.Err != nil && !errors.Is(o.Err, context.Canceled)):
+		g.fails++
+		if g.fails >= failsForCut {
+			g.fails = 0
+			g.setRate(now, g.rate*failCut, p.Max)
+			g.void()
 		}
 	case o.Status > 0 && o.Status < 400:
-		e.fails = 0
-		e.accept(now)
-		e.raise(now, p)
+		g.fails = 0
+		g.accept(now)
+		g.raise(now, p)
 	}
 }
 
-// accept counts one accepted request.
-func (e *pace) accept(now time.Time) {
-	if e.first.IsZero() {
-		e.first = now
+// throttled handles a 429 in g.
+func (p *Pacer) throttled(g *group, now time.Time, retryAfter time.Duration) {
+	g.own429 = now
+	pauseAfter := p.PauseAfter
+	if pauseAfter <= 0 {
+		pauseAfter = DefaultPauseAfter
 	}
-	e.roll(now)
-	e.slots[now.UnixNano()/int64(slot)%10]++
-}
-
-// roll clears the slots that are older than a second.
-func (e *pace) roll(now time.Time) {
-	cur := now.UnixNano() / int64(slot)
-	last := e.slotTime.UnixNano() / int64(slot)
-	if e.slotTime.IsZero() || cur-last >= 10 {
-		e.slots = [10]int{}
-	} else {
-		for s := last + 1; s <= cur; s++ {
-			e.slots[s%10] = 0
+	if retryAfter > pauseAfter && now.Add(retryAfter).After(g.pausedTill) {
+		g.pausedTill = now.Add(retryAfter)
+		g.void()
+	}
+	if g.inShadow(now) {
+		return // the answer to a request sent before the last cut
+	}
+	g.cut429(now, p.Max)
+	window := p.CoupleWindow
+	if window <= 0 {
+		window = DefaultCoupleWindow
+	}
+	for _, h := range p.groups {
+		if h != g && !h.own429.IsZero() && now.Sub(h.own429) < window && !h.inShadow(now) {
+			h.coordinatedCut(now, p.Max)
 		}
 	}
-	e.slotTime = now
 }
 
-// recentRate is the accepted rate over about the last 400 ms.
-func (e *pace) recentRate(now time.Time) float64 {
-	if e.first.IsZero() {
-		return 0
-	}
-	e.roll(now)
-	cur := now.UnixNano() / int64(slot)
-	n := 0
-	for s := cur - 3; s <= cur; s++ {
-		n += e.slots[(s%10+10)%10]
-	}
-	span := 3*slot + time.Duration(now.UnixNano()%int64(slot))
-	span = min(span, now.Sub(e.first)+slot)
-	return float64(n) / span.Seconds()
-}
-
-func (e *pace) cut(now time.Time, factor float64, p *Pacer) {
-	if now.Sub(e.lastCut) < step {
-		return
-	}
-	e.lastCut, e.lastRaise = now, now
-	accepted := e.recentRate(now)
-	if accepted <= 0 || (e.lim == nil && now.Sub(e.first) < time.Second) {
-		// Throttled before anything (or much) was accepted: a rate
-		// measured over a few milliseconds says nothing. Probe from low.
-		r := p.StartRate
-		if e.lim != nil {
-			r = math.Min(r, float64(e.lim.Limit())*factor)
-		}
-		e.probing = true
-		e.set(now, math.Max(0.5, r), p)
-		return
-	}
-	if e.probing && e.lim != nil {
-		// The last probe step overshot: the limit lies between the previous
-		// pace, which passed, and this one. What was accepted so far was
-		// paced below the limit, so it underestimates it.
-		accepted = math.Max(accepted, (1+1/probeStep)/2*float64(e.lim.Limit()))
-	}
-	if e.ceiling > 0 {
-		// A known ceiling comes down by at most 10 % a cut: while workers
-		// sleep out their Retry-After the accepted rate drops for reasons
-		// of our own, not the API's.
-		accepted = math.Max(accepted, 0.9*e.ceiling)
-	}
-	e.probing, e.ceiling = false, accepted
-	r := accepted * factor
-	if e.lim != nil {
-		r = math.Min(r, float64(e.lim.Limit())*factor)
-	}
-	e.set(now, math.Max(0.5, r), p)
-}
-
-func (e *pace) raise(now time.Time, p *Pacer) {
-	if e.lim == nil || now.Sub(e.lastRaise) < step {
-		return
-	}
-	cur := float64(e.lim.Limit())
-	var r float64
-	switch {
-	case e.probing:
-		r = cur * probeStep
-	case e.ceiling > 0 && cur < 0.98*e.ceiling:
-		r = math.Min(cur*1.1, 0.98*e.ceiling)
-	case now.Sub(e.lastRaise) >= time.Second:
-		// The longer since the last 429, the faster the climb: the limit
-		// may have been underestimated, or raised.
-		since := math.Max(1, now.Sub(e.lastCut).Seconds())
-		r = cur + math.Max(0.5, cur*p.Increase*since)
-	default:
-		return
-	}
-	e.lastRaise = now
-	e.set(now, r, p)
-}
-
-func (e *pace) set(now time.Time, r float64, p *Pacer) {
-	if p.Max > 0 {
-		r = math.Min(r, p.Max)
-	}
-	if e.lim == nil {
-		e.lim = rate.NewLimiter(rate.Limit(r), burstFor(r))
-		return
-	}
-	e.lim.SetLimitAt(now, rate.Limit(r))
-	e.lim.SetBurstAt(now, burstFor(r))
-}
-
-// Limit returns ep's current pace in requests per second (+Inf when the
-// endpoint is not limited).
+// Limit returns ep's family pace in requests per second.
 func (p *Pacer) Limit(ep customeros.Endpoint) float64 {
-	e := p.get(ep)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.lim == nil {
-		return math.Inf(1)
-	}
-	return float64(e.lim.Limit())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.group(ep).rate
+}
+
+// InFlight returns the requests of ep's family between Wait and Observe
+// (reserved or on the wire), and the bound on them.
+func (p *Pacer) InFlight(ep customeros.Endpoint) (n, capacity int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g := p.group(ep)
+	return g.inflight, g.capacity()
 }

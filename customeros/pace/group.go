@@ -1,0 +1,338 @@
+package pace
+
+import (
+	"math"
+	"time"
+)
+
+// group is one endpoint family's pace. Every method runs under Pacer.mu.
+type group struct {
+	rate    float64 // pace, requests per second
+	ramping bool    // slow start: no estimate of the limit yet, or probing a raised one
+	// ceiling is the estimate of the limit from the last cut; 0 = none.
+	ceiling float64
+
+	// The gate: next is the earliest time of the next grant, last the
+	// latest grant; gen counts voided reservations and voided is closed
+	// (and replaced) when they are voided.
+	next, last time.Time
+	gen        uint64
+	voided     chan struct{}
+	pausedTill time.Time
+
+	lastRaise time.Time
+	grants    int // requests sent since lastRaise
+	// cut is the time of the last cut; cutEmpty reports that the server's
+	// bucket was empty then (a 429), so the answers accepted since then
+	// (accepted - cutAccepted) over the time since measure its rate.
+	cut         time.Time
+	cutEmpty    bool
+	cutOwn      bool // the last cut followed a 429 of this family's own
+	cutAccepted int64
+	accepted    int64
+	own429      time.Time // the last 429 this family got
+	fails       int       // 5xx or transport errors in a row
+
+	// slots count accepted answers per 100 ms over the last second.
+	slots    [10]int
+	slotTime time.Time
+
+	// inflight counts requests between Wait (reserved or sent) and
+	// Observe; starts holds the send times of those sent, oldest first
+	// (paired with answers in order, which keeps the mean latency exact).
+	inflight    int
+	starts      []time.Time
+	lat         float64 // mean latency in seconds (EWMA); 0 = no answer yet
+	slotWaiters int
+	freed       chan struct{}
+}
+
+// capacity bounds the requests in flight: three times the pace times the
+// latency, plus two.
+func (g *group) capacity() int {
+	return int(math.Ceil(3*g.rate*g.lat)) + 2
+}
+
+// interval is the time between grants.
+func (g *group) interval() time.Duration {
+	return time.Duration(float64(time.Second) / g.rate)
+}
+
+// verdict is what try decided.
+type verdict int
+
+const (
+	granted verdict = iota // send now
+	booked                 // send at the returned time, if claim agrees then
+	paused                 // the family is paused until the returned time
+	full                   // too many requests in flight: wait for an answer
+)
+
+// try asks to send at now. A booked request counts as in flight until
+// claim refuses it or cancel.
+func (g *group) try(now time.Time) (v verdict, at time.Time, gen uint64) {
+	if now.Before(g.pausedTill) {
+		return paused, g.pausedTill, g.gen
+	}
+	if g.inflight >= g.capacity() {
+		return full, time.Time{}, g.gen
+	}
+	at = g.reserve(now)
+	g.inflight++
+	if !at.After(now) {
+		g.sent(now)
+		return granted, now, g.gen
+	}
+	return booked, at, g.gen
+}
+
+// claim sends a request booked under gen at now; false when a cut or a
+// pause voided the booking (ask again).
+func (g *group) claim(now time.Time, gen uint64) bool {
+	if gen != g.gen {
+		g.cancel()
+		return false
+	}
+	g.sent(now)
+	return true
+}
+
+// cancel gives up a booking.
+func (g *group) cancel() {
+	g.inflight--
+	g.free()
+}
+
+// reserve books the next grant and returns its time.
+func (g *group) reserve(now time.Time) time.Time {
+	at := g.next
+	if at.Before(now.Add(-tolerance)) {
+		at = now.Add(-tolerance)
+	}
+	g.next = at.Add(g.interval())
+	if at.Before(now) {
+		return now
+	}
+	return at
+}
+
+// sent records a request leaving at now.
+func (g *group) sent(now time.Time) {
+	g.last = now
+	g.grants++
+	g.starts = append(g.starts, now)
+}
+
+// done records an answer at now: one request less in flight.
+func (g *group) done(now time.Time) {
+	if g.inflight > 0 {
+		g.inflight--
+	}
+	if len(g.starts) > 0 {
+		d := now.Sub(g.starts[0]).Seconds()
+		g.starts = g.starts[1:]
+		if g.lat == 0 {
+			g.lat = d
+		} else {
+			g.lat += latWeight * (d - g.lat)
+		}
+	}
+	g.free()
+}
+
+// free wakes the requests waiting for a slot.
+func (g *group) free() {
+	if g.slotWaiters > 0 {
+		close(g.freed)
+		g.freed = make(chan struct{})
+	}
+}
+
+// void cancels the reservations made at the old pace: their waiters book
+// again from the last grant.
+func (g *group) void() {
+	g.gen++
+	close(g.voided)
+	g.voided = make(chan struct{})
+	g.next = g.last.Add(g.interval())
+}
+
+// accept counts one accepted answer.
+func (g *group) accept(now time.Time) {
+	g.accepted++
+	g.roll(now)
+	g.slots[now.UnixNano()/int64(100*time.Millisecond)%10]++
+}
+
+// roll clears the slots older than a second.
+func (g *group) roll(now time.Time) {
+	const slot = int64(100 * time.Millisecond)
+	cur, last := now.UnixNano()/slot, g.slotTime.UnixNano()/slot
+	if g.slotTime.IsZero() || cur-last >= 10 {
+		g.slots = [10]int{}
+	} else {
+		for s := last + 1; s <= cur; s++ {
+			g.slots[s%10] = 0
+		}
+	}
+	g.slotTime = now
+}
+
+// used is the accepted rate over the last second.
+func (g *group) used(now time.Time) float64 {
+	g.roll(now)
+	n := 0
+	for _, c := range g.slots {
+		n += c
+	}
+	return float64(n)
+}
+
+// inShadow reports whether a 429 at now may answer a request sent before
+// the last cut: within three mean latencies and 5 ms of it.
+func (g *group) inShadow(now time.Time) bool {
+	if g.cut.IsZero() {
+		return false
+	}
+	shadow := time.Duration((3*g.lat)*float64(time.Second)) + 5*time.Millisecond
+	return now.Sub(g.cut) < shadow
+}
+
+// estimate is the accepted rate since the last cut at an empty bucket, or
+// 0 when there is none or too few answers to tell (four, or two over a
+// second).
+func (g *group) estimate(now time.Time) float64 {
+	if !g.cutEmpty {
+		return 0
+	}
+	n := g.accepted - g.cutAccepted
+	d := now.Sub(g.cut).Seconds()
+	if d <= 0 || n < 2 || (n < minSamples && d < quick.Seconds()) {
+		return 0
+	}
+	return float64(n) / d
+}
+
+// growth is the current rate of increase of the pace, per second.
+func (g *group) growth(now time.Time) float64 {
+	if g.ramping {
+		w := g.rate * g.lat // requests in flight at this pace
+		if w <= 0 {
+			return maxGrowth
+		}
+		return math.Min(maxGrowth, inflightK/(w*w))
+	}
+	return g.climb() * math.Max(1, now.Sub(g.cut).Seconds())
+}
+
+// overshoot bounds how far above the limit the pace can be at the first
+// 429: growing at k per second, a bucket holding a second's worth of
+// requests hides an excess of up to sqrt(2k).
+func (g *group) overshoot(now time.Time) float64 {
+	return math.Sqrt(2 * g.growth(now))
+}
+
+// climb is the steady climb's acceleration: gentler at low paces, where
+// each touch of the limit is a larger share of the requests.
+func (g *group) climb() float64 {
+	return math.Min(maxClimb, math.Max(minClimb, climbPerRate*g.rate))
+}
+
+// cut429 cuts the pace after a 429 at now.
+func (g *group) cut429(now time.Time, max float64) {
+	est := g.estimate(now)
+	var ceiling float64
+	ramping := false
+	switch {
+	case est > 0:
+		ceiling = math.Min(est, g.rate)
+		if g.ramping {
+			// The estimate is only a lower bound when the bucket filled up
+			// meanwhile; so is the pace over the largest excess its growth
+			// can have hidden.
+			ceiling = math.Min(g.rate, math.Max(est, g.rate/(1+g.overshoot(now))))
+		}
+	case g.cutOwn && now.Sub(g.cut) < quick:
+		ceiling, ramping = g.rate*0.5/keep, true // still over right after a cut
+	default:
+		// The first 429, or one long after the last cut. The bucket's
+		// burst was spent: a second's accepted answers hold a second of
+		// the limit plus at most the burst (taken to be a second's worth).
+		ceiling, ramping = g.rate/(1+g.overshoot(now)), true
+		if u := g.used(now); u >= 2 && u/2 < ceiling {
+			ceiling, ramping = u/2, false
+		}
+	}
+	g.ceiling, g.ramping = ceiling, ramping
+	g.markCut(now)
+	g.cutOwn = true
+	g.setRate(now, keep*ceiling, max)
+	g.void()
+}
+
+// coordinatedCut cuts the pace after a 429 in another family that shares
+// the server's bucket with g: to 97 % of what g was accepted since its last
+// cut (its share of the bucket), at most.
+func (g *group) coordinatedCut(now time.Time, max float64) {
+	share := g.rate
+	if est := g.estimate(now); est > 0 {
+		share = math.Min(est, g.rate)
+	}
+	if !g.ramping {
+		g.ceiling = share
+	}
+	g.markCut(now)
+	g.cutOwn = false
+	g.setRate(now, keep*share, max)
+	g.void()
+}
+
+func (g *group) markCut(now time.Time) {
+	g.cut, g.cutEmpty, g.cutAccepted = now, true, g.accepted
+	g.lastRaise, g.grants = now, 0
+}
+
+// raise lets the pace grow after an accepted answer, at most once a step
+// (250 ms; once the limit has been met, at least the time of two requests), and only while the
+// pace is used: the requests sent in the step came close to it.
+func (g *group) raise(now time.Time, p *Pacer) {
+	dt := now.Sub(g.lastRaise)
+	if g.lastRaise.IsZero() {
+		g.lastRaise, g.grants = now, 0
+		return
+	}
+	minStep := step
+	if !g.own429.IsZero() {
+		minStep = max(step, time.Duration(2*float64(time.Second)/g.rate))
+	}
+	if dt < minStep {
+		return
+	}
+	usedPace := float64(g.grants)+1 >= 0.8*g.rate*dt.Seconds()
+	g.lastRaise, g.grants = now, 0
+	if !usedPace {
+		return
+	}
+	r := g.rate
+	switch {
+	case g.ramping:
+		r *= math.Min(2, math.Exp(g.growth(now)*dt.Seconds()))
+		defer g.void() // bookings at the old pace come too late now
+	case g.rate < 0.9*keep*g.ceiling:
+		r = math.Min(keep*g.ceiling, r*1.1) // back after a coordinated or 5xx cut
+	default:
+		r *= 1 + g.growth(now)*dt.Seconds()
+		if g.ceiling > 0 && r >= probeAt*g.ceiling {
+			g.ramping = true // over the estimate without a 429: the limit rose
+		}
+	}
+	g.setRate(now, r, p.Max)
+}
+
+// setRate sets the pace, bounded by max (0 = none) and minRate.
+func (g *group) setRate(_ time.Time, r, max float64) {
+	if max > 0 {
+		r = math.Min(r, max)
+	}
+	g.rate = math.Max(minRate, r)
+}

@@ -1,0 +1,362 @@
+package pace
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/contactbatch/batch/customeros"
+)
+
+// harness drives one Pacer with a fake clock: each request is sent at the
+// earliest time the pace allows (the clock moves there) and answered after
+// lat. Nothing sleeps.
+type harness struct {
+	t   *testing.T
+	clk *fakeClock
+	p   *Pacer
+	lat time.Duration
+}
+
+func newHarness(t *testing.T) *harness {
+	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p := New(0)
+	p.Clock = clk
+	return &harness{t: t, clk: clk, p: p, lat: 10 * time.Millisecond}
+}
+
+func (h *harness) group(ep customeros.Endpoint) *group {
+	h.p.mu.Lock()
+	defer h.p.mu.Unlock()
+	return h.p.group(ep)
+}
+
+// send sends one request of ep when the pace allows and answers it with
+// status (and retryAfter) lat later.
+func (h *harness) send(ep customeros.Endpoint, status int, retryAfter time.Duration) {
+	h.t.Helper()
+	g := h.group(ep)
+	for range 1000 {
+		h.p.mu.Lock()
+		v, at, gen := g.try(h.clk.now)
+		switch v {
+		case granted:
+		case booked:
+			h.clk.now = at
+			if !g.claim(at, gen) {
+				h.p.mu.Unlock()
+				continue
+			}
+		case paused:
+			h.clk.now = at
+			h.p.mu.Unlock()
+			continue
+		case full:
+			h.p.mu.Unlock()
+			h.t.Fatalf("%s: %d requests in flight, bound %d, with nothing outstanding", ep, g.inflight, g.capacity())
+		}
+		h.p.mu.Unlock()
+		h.clk.now = h.clk.now.Add(h.lat)
+		h.p.Observe(ep, customeros.Outcome{Status: status, RetryAfter: retryAfter})
+		return
+	}
+	h.t.Fatalf("%s: no grant after 1000 tries", ep)
+}
+
+// run sends accepted requests of ep for d.
+func (h *harness) run(ep customeros.Endpoint, d time.Duration) {
+	h.t.Helper()
+	end := h.clk.now.Add(d)
+	for h.clk.now.Before(end) {
+		h.send(ep, 200, 0)
+	}
+}
+
+const v = customeros.EndpointVerify
+
+// TestTransitions walks a pace through each transition and checks where
+// it lands.
+func TestTransitions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		drive func(h *harness)
+		check func(t *testing.T, h *harness, before float64)
+	}{
+		{
+			name:  "start at StartRate",
+			drive: func(*harness) {},
+			check: func(t *testing.T, h *harness, _ float64) {
+				if got := h.p.Limit(v); got != DefaultStartRate {
+					t.Errorf("first pace = %v, want %v", got, DefaultStartRate)
+				}
+			},
+		},
+		{
+			name:  "slow start doubles while used",
+			drive: func(h *harness) { h.run(v, 2*time.Second) },
+			check: func(t *testing.T, h *harness, _ float64) {
+				if got := h.p.Limit(v); got < 64 {
+					t.Errorf("pace after 2 s of successes = %.1f, want ≥ 64 (×2 per 250 ms from 2)", got)
+				}
+			},
+		},
+		{
+			name: "slow start does not run ahead of use",
+			drive: func(h *harness) {
+				for range 20 { // one request a second: the pace is not used
+					h.send(v, 200, 0)
+					h.clk.now = h.clk.now.Add(time.Second)
+				}
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				if got := h.p.Limit(v); got > 2*DefaultStartRate {
+					t.Errorf("pace after 20 s at 1 req/s = %.1f, want it to stay near %v", got, DefaultStartRate)
+				}
+			},
+		},
+		{
+			name:  "cut: the first 429 cuts below the pace",
+			drive: func(h *harness) { h.run(v, 1500*time.Millisecond) },
+			check: func(t *testing.T, h *harness, before float64) {
+				h.send(v, 429, 0)
+				g := h.group(v)
+				if g.rate >= before*0.5 {
+					t.Errorf("pace after the first 429 = %.1f, want well under %.1f", g.rate, before)
+				}
+				if !g.cutEmpty || !g.cutOwn {
+					t.Errorf("cut not recorded as an empty bucket")
+				}
+			},
+		},
+		{
+			name: "cut: the rate accepted between two 429s is the limit",
+			drive: func(h *harness) {
+				h.run(v, 1500*time.Millisecond)
+				h.send(v, 429, 0)
+				g := h.group(v)
+				g.rate, g.ramping = 100, false // pace at 100 req/s for 2 s: 200 accepted
+				h.run(v, 2*time.Second)
+				h.send(v, 429, 0)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				if g.ceiling < 85 || g.ceiling > 100 {
+					t.Errorf("estimate = %.1f, want about 100 (about 200 accepted in 2 s)", g.ceiling)
+				}
+				if math.Abs(g.rate-keep*g.ceiling) > 0.01 || g.ramping {
+					t.Errorf("pace = %.1f (ramping %v), want %.2f of the estimate, steady", g.rate, g.ramping, keep)
+				}
+			},
+		},
+		{
+			name: "hold: 429s answering requests sent before the cut do not cut again",
+			drive: func(h *harness) {
+				h.run(v, 1500*time.Millisecond)
+				h.send(v, 429, 0)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				after := h.p.Limit(v)
+				h.p.Observe(v, customeros.Outcome{Status: 429}) // same moment: in the shadow
+				if got := h.p.Limit(v); got != after {
+					t.Errorf("pace after a 429 in the shadow of the cut = %.1f, want %.1f held", got, after)
+				}
+			},
+		},
+		{
+			name: "cut: a 429 right after a cut, without an estimate, halves",
+			drive: func(h *harness) {
+				h.run(v, 1500*time.Millisecond)
+				h.send(v, 429, 0)
+				h.clk.now = h.clk.now.Add(100 * time.Millisecond)
+			},
+			check: func(t *testing.T, h *harness, before float64) {
+				h.send(v, 429, 0)
+				if got := h.p.Limit(v); math.Abs(got-before/2) > 0.01 {
+					t.Errorf("pace = %.2f, want half of %.2f", got, before)
+				}
+			},
+		},
+		{
+			name: "climb: after a cut the pace climbs slowly",
+			drive: func(h *harness) {
+				h.run(v, 1500*time.Millisecond)
+				h.send(v, 429, 0)
+				g := h.group(v)
+				g.rate, g.ceiling, g.ramping = 97, 100, false
+				h.run(v, 3*time.Second)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				// 2 %/s² at this pace: about +9 % after 3 s, short of the probe.
+				if g.rate <= 100 || g.rate >= probeAt*100 || g.ramping {
+					t.Errorf("pace 3 s after the cut = %.2f (ramping %v), want a slow climb above 100 and under %v", g.rate, g.ramping, probeAt*100)
+				}
+			},
+		},
+		{
+			name: "probe: 10 % over the estimate without a 429, slow start again",
+			drive: func(h *harness) {
+				h.run(v, 1500*time.Millisecond)
+				h.send(v, 429, 0)
+				g := h.group(v)
+				g.rate, g.ceiling, g.ramping = 97, 100, false
+				h.run(v, 10*time.Second)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				if !g.ramping || g.rate < 200 {
+					t.Errorf("pace 10 s after the cut with no 429 = %.1f (ramping %v), want a probe above 200", g.rate, g.ramping)
+				}
+			},
+		},
+		{
+			name: "pause: a long Retry-After holds the family",
+			drive: func(h *harness) {
+				h.run(v, time.Second)
+				h.send(v, 429, 30*time.Second)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				h.p.mu.Lock()
+				verdict, at, _ := g.try(h.clk.now)
+				h.p.mu.Unlock()
+				if verdict != paused || at.Sub(h.clk.now) < 29*time.Second {
+					t.Errorf("try after Retry-After 30 s = %v until %v, want paused about 30 s", verdict, at.Sub(h.clk.now))
+				}
+				h.p.mu.Lock()
+				verdict, _, _ = h.p.group(customeros.EndpointPersonPoll).try(h.clk.now)
+				h.p.mu.Unlock()
+				if verdict == paused {
+					t.Errorf("another family paused too")
+				}
+			},
+		},
+		{
+			name: "a short Retry-After does not pause",
+			drive: func(h *harness) {
+				h.run(v, time.Second)
+				h.send(v, 429, time.Second)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				h.p.mu.Lock()
+				defer h.p.mu.Unlock()
+				if verdict, _, _ := h.p.group(v).try(h.clk.now); verdict == paused {
+					t.Errorf("paused on Retry-After 1 s")
+				}
+			},
+		},
+		{
+			name:  "five 5xx in a row cut by a quarter",
+			drive: func(h *harness) { h.run(v, time.Second) },
+			check: func(t *testing.T, h *harness, before float64) {
+				for range 5 {
+					h.send(v, 503, 0)
+				}
+				if got := h.p.Limit(v); math.Abs(got-before*failCut) > 0.01 {
+					t.Errorf("pace after five 503s = %.2f, want %.2f", got, before*failCut)
+				}
+			},
+		},
+		{
+			name: "Max caps the pace",
+			drive: func(h *harness) {
+				h.p.Max = 20
+				h.run(v, 3*time.Second)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				if got := h.p.Limit(v); got != 20 {
+					t.Errorf("pace = %.1f, want the cap 20", got)
+				}
+			},
+		},
+		{
+			name: "concurrency falls with the pace",
+			drive: func(h *harness) {
+				h.lat = time.Second
+				h.run(v, 3*time.Second)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				high := g.capacity()
+				g.rate = 1
+				if low := g.capacity(); low >= high || low > 5 {
+					t.Errorf("in-flight bound at 1 req/s and 1 s latency = %d (at the higher pace %d), want at most 5", low, high)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) { // check gets the pace at the end of drive
+			h := newHarness(t)
+			tc.drive(h)
+			tc.check(t, h, h.p.Limit(v))
+		})
+	}
+}
+
+// TestPollsShareThePace checks that polls and bulk job requests are paced
+// with the call that made them.
+func TestPollsShareThePace(t *testing.T) {
+	h := newHarness(t)
+	h.run(customeros.EndpointPerson, time.Second)
+	if a, b := h.p.Limit(customeros.EndpointPerson), h.p.Limit(customeros.EndpointPersonPoll); a != b {
+		t.Errorf("person pace %.1f, person poll pace %.1f: want one pace", a, b)
+	}
+	h.run(customeros.EndpointBulkStatus, time.Second)
+	if a, b := h.p.Limit(customeros.EndpointVerify), h.p.Limit(customeros.EndpointBulkStatus); a != b {
+		t.Errorf("verify pace %.1f, bulk status pace %.1f: want one pace", a, b)
+	}
+	if a, b := h.p.Limit(customeros.EndpointOrganization), h.p.Limit(customeros.EndpointPerson); a == b {
+		t.Errorf("organization took person's pace %.1f", a)
+	}
+}
+
+// TestCoordinatedCut: a 429 in one family cuts another that had its own
+// 429 moments ago (they share a bucket), and not one that never had any.
+func TestCoordinatedCut(t *testing.T) {
+	pe, o := customeros.EndpointPerson, customeros.EndpointOrganization
+	h := newHarness(t)
+	for _, ep := range []customeros.Endpoint{v, pe, o} {
+		h.run(ep, time.Second)
+	}
+	h.send(pe, 429, 0)
+	h.clk.now = h.clk.now.Add(500 * time.Millisecond)
+	personBefore, orgBefore := h.p.Limit(pe), h.p.Limit(o)
+	h.send(v, 429, 0)
+	if got := h.p.Limit(pe); got >= personBefore {
+		t.Errorf("person pace %.1f after verify's 429, want under %.1f (coordinated cut)", got, personBefore)
+	}
+	if got := h.p.Limit(o); got != orgBefore {
+		t.Errorf("organization pace %.1f after verify's 429, want %.1f (it never had a 429)", got, orgBefore)
+	}
+	h.clk.now = h.clk.now.Add(10 * time.Second)
+	personBefore = h.p.Limit(pe)
+	h.send(v, 429, 0)
+	if got := h.p.Limit(pe); got != personBefore {
+		t.Errorf("person pace %.1f after verify's 429 10 s after person's own, want %.1f", got, personBefore)
+	}
+}
+
+// TestWaitWithFakeClock: Wait returns at once when the pace allows, blocks
+// on the clock when booked, and gives its booking back when cancelled.
+func TestWaitWithFakeClock(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if err := h.p.Wait(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	h.p.Observe(v, customeros.Outcome{Status: 200})
+	// The next grant is half a second away at 2 req/s: Wait books it and
+	// blocks on the fake clock's timer.
+	done := make(chan error, 1)
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { done <- h.p.Wait(cctx, v) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Wait = %v, want context.Canceled", err)
+	}
+	if n, _ := h.p.InFlight(v); n != 0 {
+		t.Errorf("in flight after a cancelled Wait = %d, want 0", n)
+	}
+}
