@@ -224,14 +224,6 @@ func (p *postgresDB) retryable(err error) bool {
 
 func (p *postgresDB) sanitizes() bool { return true }
 
-func (p *postgresDB) dropTable(ctx context.Context) error {
-	_, err := p.pool.Exec(ctx, `DROP TABLE IF EXISTS `+quote(p.lay.table))
-	if err == nil {
-		_, err = p.pool.Exec(ctx, `DELETE FROM `+quote(versionTable)+` WHERE table_name = $1`, p.lay.table)
-	}
-	return err
-}
-
 func (p *postgresDB) close() error {
 	p.pool.Close()
 	return nil

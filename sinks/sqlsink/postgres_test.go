@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,21 +68,4 @@ func TestPostgresReconnect(t *testing.T) {
 		want = append(want, expect(t, e, "j", testSchema, testSchema.Input, o))
 	}
 	checkRows(t, dump(t, e, table, testSchema), want)
-}
-
-// TestBenchFigures measures both databases with BATCH_SQLSINK_BENCH_ROWS
-// rows (e.g. 100000); it is skipped when that variable is unset.
-func TestBenchFigures(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("BATCH_SQLSINK_BENCH_ROWS"))
-	if n <= 0 {
-		t.Skip("set BATCH_SQLSINK_BENCH_ROWS to measure")
-	}
-	for _, newEnv := range []func(*testing.T) *env{newSQLite, newPostgres} {
-		e := newEnv(t)
-		res, err := sqlsink.Bench(context.Background(), e.url(t), n)
-		if err != nil {
-			t.Fatalf("%s: Bench() = %v", e.name, err)
-		}
-		t.Logf("%s: %s", e.name, res)
-	}
 }

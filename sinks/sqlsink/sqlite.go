@@ -21,8 +21,6 @@ type backend interface {
 	retryable(err error) bool
 	// sanitizes reports whether text must be valid UTF-8 without NUL.
 	sanitizes() bool
-	// dropTable drops the table and forgets its version (benchmarks).
-	dropTable(ctx context.Context) error
 	close() error
 }
 
@@ -260,14 +258,6 @@ func (s *sqliteDB) retryable(err error) bool {
 }
 
 func (s *sqliteDB) sanitizes() bool { return false }
-
-func (s *sqliteDB) dropTable(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `DROP TABLE IF EXISTS `+quote(s.lay.table))
-	if err == nil {
-		_, err = s.db.ExecContext(ctx, `DELETE FROM `+quote(versionTable)+` WHERE table_name = ?`, s.lay.table)
-	}
-	return err
-}
 
 func (s *sqliteDB) close() error {
 	var errs []error

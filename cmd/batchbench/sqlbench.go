@@ -1,4 +1,4 @@
-package sqlsink
+package main
 
 import (
 	"context"
@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/sinks/sqlsink"
 )
 
-// BenchResult is the outcome of Bench.
-type BenchResult struct {
+// sqlsqlBenchResult is the outcome of sqlBench.
+type sqlBenchResult struct {
 	// Rows is the number of rows written per pass.
 	Rows int
 	// Insert is the time to write Rows new rows; Replay the time to write
@@ -20,7 +21,7 @@ type BenchResult struct {
 }
 
 // RowsPerSec returns rows per second for a duration of r.
-func (r BenchResult) RowsPerSec(d time.Duration) float64 {
+func (r sqlBenchResult) RowsPerSec(d time.Duration) float64 {
 	if d <= 0 {
 		return 0
 	}
@@ -28,19 +29,20 @@ func (r BenchResult) RowsPerSec(d time.Duration) float64 {
 }
 
 // String formats the three throughputs.
-func (r BenchResult) String() string {
+func (r sqlBenchResult) String() string {
 	return fmt.Sprintf("%d rows: insert %.0f rows/s, replay %.0f rows/s, update %.0f rows/s",
 		r.Rows, r.RowsPerSec(r.Insert), r.RowsPerSec(r.Replay), r.RowsPerSec(r.Update))
 }
 
-// Bench measures the sink on the database at rawURL (a sqlite:// or
-// postgres:// URL as for Open): it writes rows synthetic outputs (4 input
-// columns, 8 typed result columns, a raw response) into a fresh table,
-// committing every 2000 rows as the pipeline does, then replays them
-// unchanged, then rewrites them changed, and drops the table.
-func Bench(ctx context.Context, rawURL string, rows int) (BenchResult, error) {
-	res := BenchResult{Rows: rows}
-	opts := Options{
+// sqlBench measures sqlsink on the database at rawURL (a sqlite:// or
+// postgres:// URL as for sqlsink.Open): it writes rows synthetic outputs
+// (4 input columns, 8 typed result columns, a raw response) into a fresh
+// table, committing every 2000 rows as the pipeline does, then replays
+// them unchanged, then rewrites them changed. It returns the table's name
+// for the caller to drop.
+func sqlBench(ctx context.Context, rawURL string, rows int) (sqlBenchResult, string, error) {
+	res := sqlBenchResult{Rows: rows}
+	opts := sqlsink.Options{
 		Table: "sqlsink_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		JobID: "bench",
 		Schema: pipeline.Schema{
@@ -52,7 +54,7 @@ func Bench(ctx context.Context, rawURL string, rows int) (BenchResult, error) {
 	}
 	pass := func(verdict string) (time.Duration, error) {
 		start := time.Now()
-		s, err := Open(ctx, rawURL, opts, "")
+		s, err := sqlsink.Open(ctx, rawURL, opts, "")
 		if err != nil {
 			return 0, err
 		}
@@ -65,12 +67,12 @@ func Bench(ctx context.Context, rawURL string, rows int) (BenchResult, error) {
 				Raw:    []pipeline.Field{{Name: "verify", Value: []byte(`{"email":"` + email + `","deliverable":"` + verdict + `"}`)}},
 			}
 			if err := s.Write(ctx, out); err != nil {
-				s.be.close()
+				_ = s.Release()
 				return 0, err
 			}
 			if (i+1)%2000 == 0 {
 				if _, err := s.Commit(ctx); err != nil {
-					s.be.close()
+					_ = s.Release()
 					return 0, err
 				}
 			}
@@ -86,13 +88,5 @@ func Bench(ctx context.Context, rawURL string, rows int) (BenchResult, error) {
 			res.Update, err = pass("risky")
 		}
 	}
-	s, derr := Open(ctx, rawURL, opts, "")
-	if derr == nil {
-		derr = s.be.dropTable(ctx)
-		s.be.close()
-	}
-	if err != nil {
-		return res, err
-	}
-	return res, derr
+	return res, opts.Table, err
 }
