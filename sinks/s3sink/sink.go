@@ -164,11 +164,12 @@ func (s *Sink) upload(ctx context.Context) error {
 }
 
 // Release stops without uploading, leaving the staging file for a resume
-// (see filesink.Sink.Release).
+// (see filesink.Sink.Release). Calling it again is a no-op.
 func (s *Sink) Release() error {
 	if s.done {
 		return nil
 	}
+	s.done = true
 	err := s.file.Release()
 	if cerr := s.bucket.Close(); err == nil {
 		err = cerr

@@ -3,11 +3,9 @@ package sqlsink_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -257,14 +255,6 @@ func testSink(t *testing.T, newEnv func(*testing.T) *env) {
 	t.Run("Typed", func(t *testing.T) { testTyped(t, newEnv(t)) })
 	t.Run("SchemaVersion", func(t *testing.T) { testSchemaVersion(t, newEnv(t)) })
 	t.Run("BadOptions", func(t *testing.T) { testBadOptions(t, newEnv(t)) })
-	t.Run("Bench", func(t *testing.T) {
-		e := newEnv(t)
-		res, err := sqlsink.Bench(context.Background(), e.url(t), 3000)
-		if err != nil {
-			t.Fatalf("Bench() = %v", err)
-		}
-		t.Log(res)
-	})
 }
 
 func testResumeReplay(t *testing.T, e *env) {
@@ -620,51 +610,5 @@ func testBadOptions(t *testing.T, e *env) {
 				t.Errorf("Open() = %v, want ErrBadOptions", err)
 			}
 		})
-	}
-}
-
-func TestReleaseDropsUncommittedRows(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.db")
-	ctx := context.Background()
-	opts := sqlsink.Options{JobID: "job", Schema: pipeline.Schema{Input: []string{"email"}, Result: []string{"verdict"}, Types: []pipeline.ColumnType{pipeline.TypeText}}}
-	s, err := sqlsink.Open(ctx, "sqlite://"+path, opts, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(s *sqlsink.Sink, seq int64) {
-		t.Helper()
-		if err := s.Write(ctx, &pipeline.Output{Seq: seq, Line: seq + 2, Values: []string{"a@x.com"}, Result: []string{"ok"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(s, 0)
-	pos, err := s.Commit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(s, 1)
-	if err := s.Release(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Release(); err != nil {
-		t.Fatalf("second Release: %v", err)
-	}
-	// Reopen at the committed position: only the committed row is there.
-	s2, err := sqlsink.Open(ctx, "sqlite://"+path, opts, pos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close(ctx)
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM contacts`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
-		t.Errorf("rows after Release = %d, want 1 (the committed one)", n)
 	}
 }
