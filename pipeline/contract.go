@@ -1,5 +1,6 @@
 // Package pipeline holds the record flow of a batch run: the contracts that
-// sources and sinks implement, the stage runner, pacing and the poll scheduler.
+// sources and sinks implement, the stage runner and pacing. The lookup
+// engine (dedupe, resolvers, bulk jobs, polls) is in package lookup.
 package pipeline
 
 import (

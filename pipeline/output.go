@@ -8,6 +8,7 @@ import (
 
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
 // Stages says which API stages a run uses.
@@ -15,6 +16,21 @@ type Stages struct {
 	Verify       bool
 	EnrichPerson bool
 	EnrichOrg    bool
+}
+
+// kinds lists the lookup kinds of the enabled stages.
+func (st Stages) kinds() []Kind {
+	var ks []Kind
+	if st.Verify {
+		ks = append(ks, KindVerify)
+	}
+	if st.EnrichPerson {
+		ks = append(ks, KindPerson)
+	}
+	if st.EnrichOrg {
+		ks = append(ks, KindOrg)
+	}
+	return ks
 }
 
 type column struct {
@@ -36,12 +52,7 @@ func columns(st Stages) []column {
 		{"email_disposable", TypeBool, func(r *record) string { return boolIf(r.contact.Email != "", r.checks.Disposable) }},
 	}
 	if st.Verify {
-		v := func(r *record) *customeros.Verification {
-			if r.verify.res == nil {
-				return nil
-			}
-			return r.verify.res.data.Verification
-		}
+		v := func(r *record) *customeros.Verification { return r.verify.res.Verification() }
 		cols = append(cols,
 			column{"email_verdict", TypeText, func(r *record) string { return r.verdict() }},
 			column{"email_reasons", TypeText, func(r *record) string {
@@ -78,10 +89,10 @@ func columns(st Stages) []column {
 	}
 	if st.EnrichPerson {
 		p := func(r *record) *customeros.Person {
-			if r.person.res == nil || r.person.res.data.Person == nil {
-				return nil
+			if res := r.person.res.Person(); res != nil {
+				return res.Person
 			}
-			return r.person.res.data.Person.Person
+			return nil
 		}
 		str := func(f func(*customeros.Person) string) func(r *record) string {
 			return func(r *record) string {
@@ -119,10 +130,10 @@ func columns(st Stages) []column {
 	}
 	if st.EnrichOrg {
 		o := func(r *record) *customeros.Organization {
-			if r.org.res == nil || r.org.res.data.Organization == nil {
-				return nil
+			if res := r.org.res.Organization(); res != nil {
+				return res.Organization
 			}
-			return r.org.res.data.Organization.Organization
+			return nil
 		}
 		str := func(f func(*customeros.Organization) string) func(r *record) string {
 			return func(r *record) string {
@@ -172,35 +183,25 @@ func boolIf(ok, v bool) string {
 	return strconv.FormatBool(v)
 }
 
-// lookup is one record's share of a lookup: the answer or the error.
-type lookup struct {
+// want is one lookup a record needs, and its outcome: the answer or the
+// error.
+type want struct {
 	wanted bool
 	key    string
-	res    *answer
+	res    *lookup.Answer
 	err    error
+	rec    *record // the record this is part of
 }
 
-// answer is a decoded stored result shared by every record with its key.
-type answer struct {
-	stored StoredResult
-	data   resultData
+// Done records the outcome and hands the record on when it was the last
+// one outstanding (lookup.Waiter).
+func (l *want) Done(a *lookup.Answer, err error) {
+	l.res, l.err = a, err
+	l.rec.run.lookupDone(l.rec)
 }
 
-func decodeAnswer(s StoredResult) (*answer, error) {
-	a := &answer{stored: s}
-	if len(s.Data) > 0 {
-		if err := json.Unmarshal(s.Data, &a.data); err != nil {
-			return nil, err
-		}
-	}
-	return a, nil
-}
-
-// kinds lists the lookup kinds in output order.
-func kinds() [3]Kind { return [3]Kind{KindVerify, KindPerson, KindOrg} }
-
-// lookup returns rec's lookup of kind k.
-func (r *record) lookup(k Kind) *lookup {
+// want returns rec's lookup of kind k.
+func (r *record) want(k Kind) *want {
 	switch k {
 	case KindVerify:
 		return &r.verify
@@ -222,7 +223,8 @@ type record struct {
 	contact contact.Contact
 	checks  contact.Checks
 
-	verify, person, org lookup
+	verify, person, org want
+	run                 *Runner
 
 	// waiting counts outstanding lookups plus one for the planner; the record
 	// is ready when it drops to zero.
@@ -231,8 +233,8 @@ type record struct {
 
 func (r *record) errorText() string {
 	var msgs []string
-	for _, k := range kinds() {
-		l := r.lookup(k)
+	for _, k := range lookup.Kinds() {
+		l := r.want(k)
 		if l.wanted && l.err != nil {
 			msgs = append(msgs, l.err.Error())
 		}
@@ -256,8 +258,8 @@ func (r *record) verdict() string {
 		return ""
 	case !r.checks.Valid && !r.verify.wanted:
 		return string(customeros.Invalid)
-	case r.verify.res != nil && r.verify.res.data.Verification != nil:
-		return string(r.verify.res.data.Verification.Verdict)
+	case r.verify.res.Verification() != nil:
+		return string(r.verify.res.Verification().Verdict)
 	}
 	return ""
 }
@@ -278,40 +280,19 @@ func (r *record) output(cols []column, nested bool) *Output {
 	if !nested {
 		return out
 	}
-	add := func(name string, l *lookup, v any) {
+	add := func(name string, l *want, v any) {
 		if !l.wanted || l.res == nil {
 			return
 		}
 		if b, err := json.Marshal(v); err == nil && string(b) != "null" {
 			out.Nested = append(out.Nested, Field{Name: name, Value: b})
 		}
-		if len(l.res.data.Raw) > 0 {
-			out.Raw = append(out.Raw, Field{Name: name, Value: l.res.data.Raw})
+		if len(l.res.Data.Raw) > 0 {
+			out.Raw = append(out.Raw, Field{Name: name, Value: l.res.Data.Raw})
 		}
 	}
-	add("verification", &r.verify, r.verify.resVerification())
-	add("person", &r.person, r.person.resPerson())
-	add("organization", &r.org, r.org.resOrg())
+	add("verification", &r.verify, r.verify.res.Verification())
+	add("person", &r.person, r.person.res.Person())
+	add("organization", &r.org, r.org.res.Organization())
 	return out
-}
-
-func (l *lookup) resVerification() *customeros.Verification {
-	if l.res == nil {
-		return nil
-	}
-	return l.res.data.Verification
-}
-
-func (l *lookup) resPerson() *customeros.PersonResult {
-	if l.res == nil {
-		return nil
-	}
-	return l.res.data.Person
-}
-
-func (l *lookup) resOrg() *customeros.OrganizationResult {
-	if l.res == nil {
-		return nil
-	}
-	return l.res.data.Organization
 }

@@ -266,7 +266,9 @@ func TestBulkVerifyJoinsResults(t *testing.T) {
 	cfg, _ := h.config(input, pipeline.Stages{Verify: true})
 	cfg.VerifyMode = "bulk"
 	cfg.BulkSize = 500
-	cfg.BulkLinger = 100 * time.Millisecond
+	// A linger longer than any run of this test: batches are cut by size
+	// and by the end of the input only, however slow the machine is.
+	cfg.BulkLinger = 10 * time.Second
 	_, sum, err := run(t, cfg)
 	if err != nil {
 		t.Fatal(err)

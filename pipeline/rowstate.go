@@ -69,7 +69,7 @@ func RetryableRows(counters map[string]int64) int64 {
 
 // lookupState is the state of one requested lookup stage; wanted false
 // means the stage had nothing to look up.
-func (l *lookup) state() string {
+func (l *want) state() string {
 	switch {
 	case !l.wanted:
 		return RowSkipped
@@ -79,9 +79,9 @@ func (l *lookup) state() string {
 		return RowFailed
 	case l.res == nil:
 		return RowFailed // not answered (cannot happen for a written row)
-	case l.res.stored.Status == StatusPending:
+	case l.res.Stored.Status == StatusPending:
 		return RowPending
-	case l.res.stored.Status == StatusNotFound:
+	case l.res.Stored.Status == StatusNotFound:
 		return RowNotFound
 	}
 	return RowOK
@@ -104,7 +104,7 @@ func (r *record) emailState(st Stages) string {
 	if s := r.verify.state(); s != RowOK {
 		return s
 	}
-	if v := r.verify.resVerification(); v != nil && v.Verdict == customeros.Invalid {
+	if v := r.verify.res.Verification(); v != nil && v.Verdict == customeros.Invalid {
 		return RowInvalid
 	}
 	return RowOK

@@ -6,6 +6,7 @@ import (
 
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
 func TestWorstAndRetryable(t *testing.T) {
@@ -40,41 +41,41 @@ func TestWorstAndRetryable(t *testing.T) {
 // TestRowState checks the state of rows as the runner completes them.
 func TestRowState(t *testing.T) {
 	checker := contact.NewChecker()
-	verified := func(v customeros.Verdict) lookup {
-		return lookup{wanted: true, res: &answer{stored: StoredResult{Status: StatusFound},
-			data: resultData{Verification: &customeros.Verification{Verdict: v}}}}
+	verified := func(v customeros.Verdict) want {
+		return want{wanted: true, res: &lookup.Answer{Stored: StoredResult{Status: StatusFound},
+			Data: lookup.ResultData{Verification: &customeros.Verification{Verdict: v}}}}
 	}
-	found := lookup{wanted: true, res: &answer{stored: StoredResult{Status: StatusFound}}}
-	notFound := lookup{wanted: true, res: &answer{stored: StoredResult{Status: StatusNotFound}}}
-	pending := lookup{wanted: true, res: &answer{stored: StoredResult{Status: StatusPending}}}
-	failed := lookup{wanted: true, err: &customeros.APIError{Status: 503, Retryable: true}}
-	refused := lookup{wanted: true, err: &customeros.APIError{Status: 400, Err: customeros.ErrBadRequest}}
-	timedOut := lookup{wanted: true, err: errors.New("bulk job j1 not completed")}
+	found := want{wanted: true, res: &lookup.Answer{Stored: StoredResult{Status: StatusFound}}}
+	notFound := want{wanted: true, res: &lookup.Answer{Stored: StoredResult{Status: StatusNotFound}}}
+	pending := want{wanted: true, res: &lookup.Answer{Stored: StoredResult{Status: StatusPending}}}
+	failed := want{wanted: true, err: &customeros.APIError{Status: 503, Retryable: true}}
+	refused := want{wanted: true, err: &customeros.APIError{Status: 400, Err: customeros.ErrBadRequest}}
+	timedOut := want{wanted: true, err: errors.New("bulk job j1 not completed")}
 	all := Stages{Verify: true, EnrichPerson: true, EnrichOrg: true}
 	for _, tt := range []struct {
 		name                       string
 		email                      string
 		st                         Stages
-		verify, person, org        lookup
+		verify, person, org        want
 		row, emailS, personS, orgS string
 	}{
 		{"every stage answered", "jane@acme.com", all, verified(customeros.Deliverable), found, found, RowOK, RowOK, RowOK, RowOK},
-		{"undeliverable is an answer", "jane@acme.com", Stages{Verify: true}, verified(customeros.Undeliverable), lookup{}, lookup{}, RowOK, RowOK, "", ""},
-		{"locally invalid email, org found", "eve@@double.com", Stages{Verify: true, EnrichOrg: true}, lookup{}, lookup{}, found,
+		{"undeliverable is an answer", "jane@acme.com", Stages{Verify: true}, verified(customeros.Undeliverable), want{}, want{}, RowOK, RowOK, "", ""},
+		{"locally invalid email, org found", "eve@@double.com", Stages{Verify: true, EnrichOrg: true}, want{}, want{}, found,
 			RowInvalid, RowInvalid, "", RowOK},
-		{"no email with --verify", "", Stages{Verify: true, EnrichOrg: true}, lookup{}, lookup{}, found, RowSkipped, RowSkipped, "", RowOK},
-		{"no email without --verify", "", Stages{EnrichOrg: true}, lookup{}, lookup{}, found, RowOK, "", "", RowOK},
-		{"local checks only", "jane@acme.com", Stages{}, lookup{}, lookup{}, lookup{}, RowOK, RowOK, "", ""},
-		{"local checks only, invalid", "jane@", Stages{}, lookup{}, lookup{}, lookup{}, RowInvalid, RowInvalid, "", ""},
-		{"local checks only, no email", "", Stages{}, lookup{}, lookup{}, lookup{}, RowSkipped, RowSkipped, "", ""},
-		{"invalid email not verified, person by LinkedIn", "jane@", Stages{EnrichPerson: true}, lookup{}, found, lookup{}, RowOK, RowInvalid, RowOK, ""},
-		{"API verdict invalid", "jane@acme.com", Stages{Verify: true}, verified(customeros.Invalid), lookup{}, lookup{}, RowInvalid, RowInvalid, "", ""},
+		{"no email with --verify", "", Stages{Verify: true, EnrichOrg: true}, want{}, want{}, found, RowSkipped, RowSkipped, "", RowOK},
+		{"no email without --verify", "", Stages{EnrichOrg: true}, want{}, want{}, found, RowOK, "", "", RowOK},
+		{"local checks only", "jane@acme.com", Stages{}, want{}, want{}, want{}, RowOK, RowOK, "", ""},
+		{"local checks only, invalid", "jane@", Stages{}, want{}, want{}, want{}, RowInvalid, RowInvalid, "", ""},
+		{"local checks only, no email", "", Stages{}, want{}, want{}, want{}, RowSkipped, RowSkipped, "", ""},
+		{"invalid email not verified, person by LinkedIn", "jane@", Stages{EnrichPerson: true}, want{}, found, want{}, RowOK, RowInvalid, RowOK, ""},
+		{"API verdict invalid", "jane@acme.com", Stages{Verify: true}, verified(customeros.Invalid), want{}, want{}, RowInvalid, RowInvalid, "", ""},
 		{"person not found", "jane@acme.com", all, verified(customeros.Risky), notFound, found, RowNotFound, RowOK, RowNotFound, RowOK},
-		{"org not looked up", "jane@acme.com", all, verified(customeros.Risky), found, lookup{}, RowSkipped, RowOK, RowOK, RowSkipped},
+		{"org not looked up", "jane@acme.com", all, verified(customeros.Risky), found, want{}, RowSkipped, RowOK, RowOK, RowSkipped},
 		{"pending person", "jane@acme.com", all, verified(customeros.Risky), pending, notFound, RowPending, RowOK, RowPending, RowNotFound},
 		{"transient failure wins", "jane@acme.com", all, failed, pending, refused, RowFailed, RowFailed, RowPending, RowRefused},
-		{"refused input", "jane@acme.com", Stages{Verify: true}, refused, lookup{}, lookup{}, RowRefused, RowRefused, "", ""},
-		{"plain error is retryable", "jane@acme.com", Stages{Verify: true}, timedOut, lookup{}, lookup{}, RowFailed, RowFailed, "", ""},
+		{"refused input", "jane@acme.com", Stages{Verify: true}, refused, want{}, want{}, RowRefused, RowRefused, "", ""},
+		{"plain error is retryable", "jane@acme.com", Stages{Verify: true}, timedOut, want{}, want{}, RowFailed, RowFailed, "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &record{contact: contact.Contact{Email: tt.email}, verify: tt.verify, person: tt.person, org: tt.org}

@@ -3,12 +3,10 @@ package pipeline
 import (
 	"container/heap"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/internal/shard"
+	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
 // Defaults for Config.
@@ -37,7 +36,7 @@ const (
 var ErrStopped = errors.New("run stopped; rerun the same command to resume")
 
 // ErrBudget is the cause of a stop when --max-calls was reached.
-var ErrBudget = errors.New("call budget (--max-calls) reached")
+var ErrBudget = lookup.ErrBudget
 
 // StopError is a resumable stop and its cause (a signal, 401, 402, the
 // budget, a long Retry-After).
@@ -105,26 +104,18 @@ type Config struct {
 type Runner struct {
 	cfg  Config
 	cols []column
-	log  *slog.Logger
 
 	window chan struct{}
 	mxJobs chan *record // rows to plan on MX workers; nil without cfg.MX
 	ready  chan *record
 
-	stopOnce sync.Once
-	stopCh   chan struct{}
-	stopErr  error
+	// budget holds the paid-call allowance and the stop switch.
+	budget *lookup.Budget
+	engine *lookup.Engine
 
-	busy     atomic.Int64 // jobs being worked on (API calls, ledger/cache lookups)
+	busy     atomic.Int64 // rows being planned on MX workers
 	readDone atomic.Bool
-	inNext   atomic.Bool  // the reader waits on the input (stdin can block)
-	calls    atomic.Int64 // paid calls this run, reserved before sending
-
-	stored    *bloom // keys stored this run, when cfg.Fresh
-	resolvers map[Kind]*resolver
-	polls     *scheduler
-	pollJobs  chan *pollItem
-	bulk      *bulker
+	inNext   atomic.Bool // the reader waits on the input (stdin can block)
 
 	stats *Stats
 }
@@ -169,48 +160,28 @@ func New(cfg Config) (*Runner, error) {
 	r := &Runner{
 		cfg:    cfg,
 		cols:   columns(cfg.Stages),
-		log:    cfg.Logger,
 		window: make(chan struct{}, cfg.Window),
 		ready:  make(chan *record, cfg.Window+1),
-		stopCh: make(chan struct{}),
+		budget: lookup.NewBudget(cfg.MaxCalls, cfg.Logger),
 		stats:  newStats(cfg.Resume.Counters),
 	}
 	r.stats.seq.Store(cfg.Resume.Seq)
-	if cfg.Fresh {
-		r.stored = newBloom()
-	}
 	if cfg.MX != nil {
 		r.mxJobs = make(chan *record)
 	}
-	r.polls = newScheduler()
-	r.pollJobs = make(chan *pollItem)
-	r.resolvers = map[Kind]*resolver{}
-	for _, k := range kinds() {
-		r.resolvers[k] = newResolver(r, k)
-	}
+	r.engine = lookup.New(lookup.Config{
+		Ledger: cfg.Ledger, Cache: cfg.Cache, API: cfg.API,
+		Budget: r.budget, Count: r.stats.count, Bill: r.stats.bill, Logger: cfg.Logger,
+		Kinds:      cfg.Stages.kinds(),
+		BulkVerify: cfg.VerifyMode == "bulk", BulkSize: cfg.BulkSize, BulkLinger: cfg.BulkLinger,
+		Workers: cfg.Workers, IncludeMobile: cfg.IncludeMobile, Refresh: cfg.Refresh, Fresh: cfg.Fresh,
+		AsyncTimeout: cfg.AsyncTimeout, PollInitial: cfg.PollInitial, PollMax: cfg.PollMax,
+	})
 	return r, nil
 }
 
 // Schema returns the output schema of the run.
 func (r *Runner) Schema() Schema { return ResultSchema(r.cfg.Source.Header(), r.cfg.Stages) }
-
-// stop begins a resumable stop: no new rows, no new paid calls.
-func (r *Runner) stop(cause error) {
-	r.stopOnce.Do(func() {
-		r.stopErr = cause
-		close(r.stopCh)
-		r.log.Info("stopping", "cause", cause.Error())
-	})
-}
-
-func (r *Runner) stopping() bool {
-	select {
-	case <-r.stopCh:
-		return true
-	default:
-		return false
-	}
-}
 
 // Run processes the input from cfg.Resume to the end, or until ctx is
 // cancelled (a resumable stop: in-flight calls get cfg.Grace to finish and
@@ -228,7 +199,7 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			r.stop(context.Cause(ctx))
+			r.budget.Stop(context.Cause(ctx))
 		case <-gctx.Done():
 			return
 		}
@@ -239,7 +210,7 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		}
 	}()
 
-	if err := r.restorePending(gctx); err != nil {
+	if err := r.engine.Restore(gctx); err != nil {
 		return Summary{}, err
 	}
 
@@ -250,13 +221,7 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 			g.Go(func() error { return r.mxWork(gctx) })
 		}
 	}
-	for _, rv := range r.resolvers {
-		rv.start(g, gctx)
-	}
-	g.Go(func() error { return r.polls.run(gctx, r) })
-	for range r.cfg.Workers {
-		g.Go(func() error { return r.pollWork(gctx) })
-	}
+	r.engine.Start(gctx, g)
 	var finished bool
 	g.Go(func() error {
 		defer cancelWork() // the writer decides when everything is done
@@ -270,8 +235,8 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	}
 	if !finished {
 		cause := error(context.Canceled)
-		if r.stopping() {
-			cause = r.stopErr // written before stopCh was closed
+		if c := r.budget.Cause(); c != nil {
+			cause = c
 		}
 		return r.summary(start), &StopError{Cause: cause}
 	}
@@ -289,64 +254,19 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	return r.summary(start), nil
 }
 
-// restorePending re-parks the poll handles a previous run left in the
-// ledger, so they are polled instead of paid for again.
-func (r *Runner) restorePending(ctx context.Context) error {
-	ps, err := r.cfg.Ledger.Pending(ctx)
-	if err != nil {
-		return fmt.Errorf("read pending polls: %w", err)
-	}
-	now := time.Now()
-	for _, p := range ps {
-		var pk parked
-		if err := json.Unmarshal(p.Data, &pk); err != nil || len(pk.For) != len(p.Keys) {
-			return fmt.Errorf("read pending polls: handle %s: bad record", p.Handle)
-		}
-		it := &pollItem{kind: p.Kind, handle: p.Handle, partial: pk.Partial, created: p.CreatedAt,
-			interval: r.cfg.PollInitial, due: now}
-		switch {
-		case p.Kind == KindPerson && r.cfg.Stages.EnrichPerson && len(p.Keys) == 1:
-			// A crash after the answer was stored but before its handle
-			// was deleted leaves an answered handle: drop it.
-			if s, err := r.cfg.Ledger.Result(ctx, KindPerson, p.Keys[0]); err != nil {
-				return fmt.Errorf("read pending polls: %w", err)
-			} else if s != nil && s.Status != StatusPending {
-				if err := r.cfg.Ledger.DeletePending(ctx, PendingID{Kind: p.Kind, Handle: p.Handle}); err != nil {
-					return fmt.Errorf("read pending polls: %w", err)
-				}
-				continue
-			}
-			it.key, it.fors = p.Keys[0], pk.For
-			r.resolvers[KindPerson].adopt(it.key)
-		case p.Kind == KindVerify && r.cfg.Stages.Verify && r.cfg.VerifyMode == "bulk":
-			// Keys already answered are read from the ledger, not waited for.
-			for i, k := range p.Keys {
-				if s, err := r.cfg.Ledger.Result(ctx, KindVerify, k); err != nil {
-					return fmt.Errorf("read pending polls: %w", err)
-				} else if s == nil {
-					it.keys, it.fors = append(it.keys, k), append(it.fors, pk.For[i])
-					r.resolvers[KindVerify].adopt(k)
-				}
-			}
-		default:
-			continue
-		}
-		r.stats.count("async_restored", 1)
-		r.polls.add(it)
-	}
-	return nil
-}
-
 // read plans every row: it reads, normalizes, checks locally and requests
 // the lookups each row needs. It sends the number of rows on total when
 // the input ends.
 func (r *Runner) read(ctx context.Context, total chan<- int64) error {
-	defer r.readDone.Store(true)
+	defer func() {
+		r.readDone.Store(true)
+		r.engine.InputDone()
+	}()
 	seq := r.cfg.Resume.Seq
 	for {
 		select {
 		case r.window <- struct{}{}:
-		case <-r.stopCh:
+		case <-r.budget.Done():
 			return nil
 		case <-ctx.Done():
 			return nil
@@ -361,7 +281,7 @@ func (r *Runner) read(ctx context.Context, total chan<- int64) error {
 		}
 		var rowErr *RowError
 		if errors.As(err, &rowErr) {
-			rec := &record{seq: seq, row: Row{Line: rowErr.Line, Origin: rowErr.Origin, Cursor: rowErr.Cursor}}
+			rec := &record{seq: seq, row: Row{Line: rowErr.Line, Origin: rowErr.Origin, Cursor: rowErr.Cursor}, run: r}
 			rec.reject = &Reject{Seq: seq, Line: rowErr.Line, Origin: rowErr.Origin, Reason: rowErr.Reason, Raw: rowErr.Raw}
 			seq++
 			r.stats.read.Add(1)
@@ -374,7 +294,7 @@ func (r *Runner) read(ctx context.Context, total chan<- int64) error {
 			}
 			return fmt.Errorf("read input: %w", err)
 		}
-		rec := &record{seq: seq, row: row}
+		rec := &record{seq: seq, row: row, run: r}
 		seq++
 		r.stats.read.Add(1)
 		if r.mxJobs == nil {
@@ -387,7 +307,7 @@ func (r *Runner) read(ctx context.Context, total chan<- int64) error {
 		r.busy.Add(1)
 		select {
 		case r.mxJobs <- rec:
-		case <-r.stopCh:
+		case <-r.budget.Done():
 			r.busy.Add(-1)
 			return nil
 		case <-ctx.Done():
@@ -431,11 +351,12 @@ func (r *Runner) plan(ctx context.Context, rec *record) {
 	}
 	wanted := Lookups(rec.contact, rec.checks, r.cfg.Stages, r.cfg.SendInvalid)
 	for _, lk := range wanted {
-		*rec.lookup(lk.Kind) = lookup{wanted: true, key: lk.Key}
+		*rec.want(lk.Kind) = want{wanted: true, key: lk.Key, rec: rec}
 	}
 	rec.waiting.Store(int32(1 + len(wanted)))
 	for _, lk := range wanted {
-		r.resolvers[lk.Kind].request(ctx, rec, rec.lookup(lk.Kind))
+		r.engine.Request(ctx, lookup.Request{Kind: lk.Kind, Key: lk.Key, For: rec.seq,
+			FirstName: rec.contact.FirstName, LastName: rec.contact.LastName}, rec.want(lk.Kind))
 	}
 	r.lookupDone(rec)
 }
@@ -473,40 +394,6 @@ func Lookups(c contact.Contact, checks contact.Checks, st Stages, sendInvalid bo
 		}
 	}
 	return out
-}
-
-// pollWork runs due polls. Poll workers are separate from the lookup
-// workers so that a growing number of parked lookups never slows new ones.
-func (r *Runner) pollWork(ctx context.Context) error {
-	for {
-		var it *pollItem
-		select {
-		case it = <-r.pollJobs:
-		case <-ctx.Done():
-			return nil
-		}
-		if it.retry {
-			// A throttled lookup whose Retry-After passed: back in line.
-			select {
-			case r.resolvers[it.kind].jobs <- job{key: it.key, rec: it.rec, throttles: it.throttles}:
-			case <-r.stopCh:
-			case <-ctx.Done():
-				return nil
-			}
-			continue
-		}
-		r.busy.Add(1)
-		var err error
-		if it.kind == KindVerify {
-			err = r.bulk.poll(ctx, it)
-		} else {
-			err = r.resolvers[KindPerson].pollPerson(ctx, it)
-		}
-		r.busy.Add(-1)
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // lookupDone drops one of rec's outstanding lookups and hands rec to the
@@ -547,7 +434,7 @@ func (r *Runner) write(ctx context.Context, total <-chan int64) (bool, error) {
 		}
 		return nil
 	}
-	stopCh := r.stopCh
+	stopCh := r.budget.Done()
 	for {
 		if end >= 0 && next == end {
 			return true, r.commit(ctx, next)
@@ -574,7 +461,7 @@ func (r *Runner) write(ctx context.Context, total <-chan int64) (bool, error) {
 			quiet = t.C
 		case <-quiet:
 			// A reader blocked on its input plans nothing more this run.
-			if !(r.readDone.Load() || r.inNext.Load()) || r.busy.Load() != 0 {
+			if !(r.readDone.Load() || r.inNext.Load()) || r.busy.Load() != 0 || r.engine.Busy() != 0 {
 				continue
 			}
 			// Nothing can become ready any more: write what is, commit, stop.

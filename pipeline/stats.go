@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
 // Stats counts what a run did. Counters carry over from the ledger, so a
@@ -71,17 +72,17 @@ func (s *Stats) countRow(rec *record, st Stages) {
 	}
 	// Where each answer came from, counted with the row it was bought for,
 	// so the figures move with the committed rows (exact across resumes).
-	for _, k := range kinds() {
-		l := rec.lookup(k)
+	for _, k := range lookup.Kinds() {
+		l := rec.want(k)
 		if !l.wanted || l.res == nil {
 			continue
 		}
-		switch d := l.res.data; {
+		switch d := l.res.Data; {
 		case d.For != rec.seq || d.Origin == "":
 			s.c["dedupe_hits"]++
-		case d.Origin == originCall:
+		case d.Origin == lookup.OriginCall:
 			s.c["calls_"+string(k)]++
-		case d.Origin == originCache:
+		case d.Origin == lookup.OriginCache:
 			s.c["cache_hits"]++
 		}
 	}
@@ -116,7 +117,7 @@ func (r *Runner) Snapshot() Snapshot {
 	return Snapshot{
 		Read:      r.stats.read.Load(),
 		Committed: r.stats.seq.Load(),
-		Parked:    r.polls.len(),
+		Parked:    r.engine.Parked(),
 		Counters:  r.stats.counters(),
 		Paid:      r.stats.paidNow(),
 	}
@@ -150,7 +151,7 @@ func (r *Runner) summary(start time.Time) Summary {
 		Rows:     r.stats.seq.Load(),
 		Counters: r.stats.counters(),
 		Duration: time.Since(start),
-		Calls:    r.calls.Load(),
+		Calls:    r.budget.Calls(),
 		Paid:     r.stats.paidNow(),
 	}
 }

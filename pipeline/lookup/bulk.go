@@ -1,4 +1,4 @@
-package pipeline
+package lookup
 
 import (
 	"context"
@@ -24,11 +24,7 @@ type bulker struct {
 	first time.Time
 }
 
-func newBulker(rv *resolver) *bulker {
-	b := &bulker{rv: rv}
-	rv.run.bulk = b
-	return b
-}
+func newBulker(rv *resolver) *bulker { return &bulker{rv: rv} }
 
 // add queues key, needed for row seq, for the next upload.
 func (b *bulker) add(ctx context.Context, key string, seq int64) error {
@@ -40,7 +36,7 @@ func (b *bulker) add(ctx context.Context, key string, seq int64) error {
 	b.fors = append(b.fors, seq)
 	var batch []string
 	var fors []int64
-	if len(b.keys) >= b.rv.run.cfg.BulkSize {
+	if len(b.keys) >= b.rv.e.cfg.BulkSize {
 		batch, fors, b.keys, b.fors = b.keys, b.fors, nil, nil
 	}
 	b.mu.Unlock()
@@ -53,7 +49,7 @@ func (b *bulker) add(ctx context.Context, key string, seq int64) error {
 // run uploads partial batches once they have waited BulkLinger, or as soon
 // as the input is exhausted.
 func (b *bulker) run(ctx context.Context) error {
-	t := time.NewTicker(b.rv.run.cfg.BulkLinger / 4)
+	t := time.NewTicker(b.rv.e.cfg.BulkLinger / 4)
 	defer t.Stop()
 	for {
 		select {
@@ -64,14 +60,14 @@ func (b *bulker) run(ctx context.Context) error {
 		b.mu.Lock()
 		var batch []string
 		var fors []int64
-		if len(b.keys) > 0 && (time.Since(b.first) >= b.rv.run.cfg.BulkLinger || b.rv.run.readDone.Load()) {
+		if len(b.keys) > 0 && (time.Since(b.first) >= b.rv.e.cfg.BulkLinger || b.rv.e.inputDone.Load()) {
 			batch, fors, b.keys, b.fors = b.keys, b.fors, nil, nil
 		}
 		b.mu.Unlock()
 		if batch != nil {
-			b.rv.run.busy.Add(1)
+			b.rv.e.busy.Add(1)
 			err := b.submit(ctx, batch, fors)
-			b.rv.run.busy.Add(-1)
+			b.rv.e.busy.Add(-1)
 			if err != nil {
 				return err
 			}
@@ -83,20 +79,20 @@ func (b *bulker) run(ctx context.Context) error {
 // than the batch it uploads what the budget allows; the rest waits for the
 // next run. It returns an error only when the ledger fails.
 func (b *bulker) submit(ctx context.Context, keys []string, fors []int64) error {
-	run := b.rv.run
-	if n := run.reserveUpTo(int64(len(keys))); n == 0 {
+	e := b.rv.e
+	if n := e.cfg.Budget.Reserve(int64(len(keys))); n == 0 {
 		return nil
 	} else if n < int64(len(keys)) {
 		keys, fors = keys[:n], fors[:n]
-		run.stop(ErrBudget)
+		e.cfg.Budget.Stop(ErrBudget)
 	}
-	run.stats.count("bulk_jobs", 1)
-	job, err := run.cfg.API.SubmitBulkVerify(ctx, keys)
+	e.cfg.Count("bulk_jobs", 1)
+	job, err := e.cfg.API.SubmitBulkVerify(ctx, keys)
 	if err != nil {
-		if run.fatal(err) {
+		if e.fatal(err) {
 			return nil
 		}
-		run.stats.count("lookup_errors", int64(len(keys)))
+		e.cfg.Count("lookup_errors", int64(len(keys)))
 		for _, k := range keys {
 			b.rv.complete(k, nil, fmt.Errorf("bulk upload: %w", err))
 		}
@@ -107,28 +103,28 @@ func (b *bulker) submit(ctx context.Context, keys []string, fors []int64) error 
 	if err != nil {
 		return err
 	}
-	if err := run.cfg.Ledger.PutPending(ctx, Pending{Kind: KindVerify, Handle: job.ID, Keys: keys, Data: data, CreatedAt: now}); err != nil {
+	if err := e.cfg.Ledger.PutPending(ctx, Pending{Kind: KindVerify, Handle: job.ID, Keys: keys, Data: data, CreatedAt: now}); err != nil {
 		return fmt.Errorf("record bulk job: %w", err)
 	}
-	due := now.Add(run.cfg.PollInitial)
+	due := now.Add(e.cfg.PollInitial)
 	if job.EstimatedCompletion.After(due) {
 		due = job.EstimatedCompletion
 	}
-	run.polls.add(&pollItem{kind: KindVerify, keys: keys, fors: fors, handle: job.ID, created: now, interval: run.cfg.PollInitial, due: due})
+	e.polls.add(&pollItem{kind: KindVerify, keys: keys, fors: fors, handle: job.ID, created: now, interval: e.cfg.PollInitial, due: due})
 	return nil
 }
 
 // poll checks a bulk job and, once it completed, joins its results.
 func (b *bulker) poll(ctx context.Context, it *pollItem) error {
-	run := b.rv.run
-	if run.stopping() {
+	e := b.rv.e
+	if e.cfg.Budget.Stopping() {
 		return nil
 	}
-	run.stats.count("polls", 1)
-	st, err := run.cfg.API.BulkVerifyStatus(ctx, it.handle)
+	e.cfg.Count("polls", 1)
+	st, err := e.cfg.API.BulkVerifyStatus(ctx, it.handle)
 	if err == nil && st.Completed {
 		var res []customeros.Verification
-		res, err = run.cfg.API.DownloadBulkVerify(ctx, it.handle)
+		res, err = e.cfg.API.DownloadBulkVerify(ctx, it.handle)
 		if err == nil {
 			// The job was billed per known record; its results are where
 			// the run learns which ones those are.
@@ -136,7 +132,7 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 			for i := range res {
 				billed += b2i(res[i].Billed())
 			}
-			run.stats.bill(customeros.EndpointBulkSubmit, billed)
+			e.cfg.Bill(customeros.EndpointBulkSubmit, billed)
 			return b.join(ctx, it, res)
 		}
 		if errors.Is(err, customeros.ErrNotReady) {
@@ -144,13 +140,13 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 		}
 	}
 	if err != nil {
-		if run.fatal(err) {
+		if e.fatal(err) {
 			return nil
 		}
 		if isGone(err) {
 			// The job is unknown to the server: forget it, so that a later
 			// run asks again instead of polling a dead handle.
-			if err := run.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindVerify, Handle: it.handle}); err != nil {
+			if err := e.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindVerify, Handle: it.handle}); err != nil {
 				return err
 			}
 			for _, k := range it.keys {
@@ -158,22 +154,22 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 			}
 			return nil
 		}
-		run.log.Warn("bulk poll", "job", it.handle, "err", err)
+		e.log.Warn("bulk poll", "job", it.handle, "err", err)
 	}
 	now := time.Now()
-	if now.Sub(it.created) >= run.cfg.AsyncTimeout {
+	if now.Sub(it.created) >= e.cfg.AsyncTimeout {
 		// Written as errors; the job stays in the ledger for a later run.
 		for _, k := range it.keys {
 			b.rv.complete(k, nil, fmt.Errorf("bulk job %s not completed within --async-timeout", it.handle))
 		}
 		return nil
 	}
-	it.interval = min(time.Duration(float64(it.interval)*1.5), run.cfg.PollMax)
+	it.interval = min(time.Duration(float64(it.interval)*1.5), e.cfg.PollMax)
 	it.due = now.Add(it.interval)
-	if st != nil && st.EstimatedCompletion.After(it.due) && st.EstimatedCompletion.Sub(now) < run.cfg.PollMax {
+	if st != nil && st.EstimatedCompletion.After(it.due) && st.EstimatedCompletion.Sub(now) < e.cfg.PollMax {
 		it.due = st.EstimatedCompletion
 	}
-	run.polls.add(it)
+	e.polls.add(it)
 	return nil
 }
 
@@ -198,5 +194,5 @@ func (b *bulker) join(ctx context.Context, it *pollItem, res []customeros.Verifi
 		}
 	}
 	// Every answer is durable: the job is done with.
-	return b.rv.run.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindVerify, Handle: it.handle})
+	return b.rv.e.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindVerify, Handle: it.handle})
 }

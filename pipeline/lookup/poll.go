@@ -1,4 +1,4 @@
-package pipeline
+package lookup
 
 import (
 	"container/heap"
@@ -10,10 +10,10 @@ import (
 // pollItem is a parked async lookup: a person result URL or a bulk job.
 type pollItem struct {
 	kind Kind
-	// retry marks a throttled lookup waiting out its Retry-After; rec and
+	// retry marks a throttled lookup waiting out its Retry-After; req and
 	// throttles go back into its job.
 	retry     bool
-	rec       *record
+	req       Request
 	throttles int
 	key       string   // person: the lookup key
 	keys      []string // bulk: the emails in the job
@@ -56,7 +56,7 @@ func (s *scheduler) len() int {
 }
 
 // run dispatches due polls until ctx ends.
-func (s *scheduler) run(ctx context.Context, r *Runner) error {
+func (s *scheduler) run(ctx context.Context, e *Engine) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -72,11 +72,11 @@ func (s *scheduler) run(ctx context.Context, r *Runner) error {
 		}
 		s.mu.Unlock()
 		if due != nil {
-			if r.stopping() {
+			if e.cfg.Budget.Stopping() {
 				continue // parked handles stay in the ledger for the next run
 			}
 			select {
-			case r.pollJobs <- due:
+			case e.pollJobs <- due:
 			case <-ctx.Done():
 				return nil
 			}

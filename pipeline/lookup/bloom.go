@@ -1,4 +1,4 @@
-package pipeline
+package lookup
 
 import (
 	"hash/fnv"

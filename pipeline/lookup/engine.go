@@ -1,0 +1,227 @@
+// Package lookup is the lookup engine of a run: it answers each unique
+// (kind, key) once per run, from the ledger, the cross-run cache or one paid
+// call, and hands the answer to every row waiting for that key. It holds
+// the in-run dedupe (resolvers), bulk verify jobs, the poll scheduler for
+// async answers and the Bloom filter that lets a fresh job skip ledger
+// reads.
+//
+// The engine knows nothing of rows, columns or sinks: it takes Requests
+// and completes Waiters.
+package lookup
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/contactbatch/batch/customeros"
+)
+
+// Config is what the engine needs. Every field but Cache is required; the
+// durations and sizes must be positive (the runner fills defaults).
+type Config struct {
+	Ledger Ledger
+	Cache  Cache // optional: answers from earlier runs
+	API    API   // required when any kind is enabled
+	// Budget limits paid calls and carries the run's stop switch.
+	Budget *Budget
+	// Count adds n to the run counter name.
+	Count func(name string, n int64)
+	// Bill counts n calls to ep that the service billed (CONTRACT §6.5,
+	// as the customeros Billed methods decide).
+	Bill   func(ep customeros.Endpoint, n int64)
+	Logger *slog.Logger
+
+	// Kinds are the enabled lookup kinds.
+	Kinds []Kind
+	// BulkVerify sends verify lookups as bulk jobs of up to BulkSize keys,
+	// uploaded at the latest BulkLinger after the first key of a batch.
+	BulkVerify bool
+	BulkSize   int
+	BulkLinger time.Duration
+
+	Workers       int // per kind, and for polls
+	IncludeMobile bool
+	// Refresh ignores cached answers (they are still written).
+	Refresh bool
+	// Fresh says the ledger holds no result yet (a new job), so a key this
+	// run has not stored need not be looked up in it.
+	Fresh bool
+
+	AsyncTimeout time.Duration // how long rows wait for an async answer
+	PollInitial  time.Duration
+	PollMax      time.Duration
+}
+
+// Request is one lookup a row needs.
+type Request struct {
+	Kind Kind
+	Key  string
+	// For is the row (its Seq) the lookup is made for.
+	For int64
+	// FirstName and LastName are query hints for a person lookup.
+	FirstName, LastName string
+}
+
+// A Waiter receives the outcome of one requested lookup: Done is called
+// exactly once per Request it was passed with, from any goroutine, unless
+// the run stops first. a is shared between waiters and must not be
+// modified.
+type Waiter interface {
+	Done(a *Answer, err error)
+}
+
+// Engine answers lookups. Create it with New, call Restore, then Start.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	busy      atomic.Int64 // jobs being worked on (API calls, ledger/cache lookups)
+	inputDone atomic.Bool
+
+	stored    *bloom // keys stored this run, when cfg.Fresh
+	resolvers map[Kind]*resolver
+	polls     *scheduler
+	pollJobs  chan *pollItem
+	bulk      *bulker
+}
+
+// New returns an engine for cfg.
+func New(cfg Config) *Engine {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, polls: newScheduler(), pollJobs: make(chan *pollItem),
+		resolvers: map[Kind]*resolver{}}
+	if cfg.Fresh {
+		e.stored = newBloom()
+	}
+	for _, k := range Kinds() {
+		e.resolvers[k] = newResolver(e, k)
+	}
+	for _, k := range cfg.Kinds {
+		e.resolvers[k].enabled = true
+	}
+	if v := e.resolvers[KindVerify]; v.enabled && cfg.BulkVerify {
+		e.bulk = newBulker(v)
+	}
+	return e
+}
+
+// Start launches the engine's workers in g. They run until ctx ends.
+func (e *Engine) Start(ctx context.Context, g *errgroup.Group) {
+	for _, rv := range e.resolvers {
+		rv.start(ctx, g)
+	}
+	if e.bulk != nil {
+		g.Go(func() error { return e.bulk.run(ctx) })
+	}
+	g.Go(func() error { return e.polls.run(ctx, e) })
+	for range e.cfg.Workers {
+		g.Go(func() error { return e.pollWork(ctx) })
+	}
+}
+
+// Request asks for req's answer: w.Done is called with it once it is known.
+// Rows sharing a key share one lookup. It blocks while the kind's workers
+// are all busy; it returns early when the run stops or ctx ends.
+func (e *Engine) Request(ctx context.Context, req Request, w Waiter) {
+	e.resolvers[req.Kind].request(ctx, req, w)
+}
+
+// InputDone says no new Requests will come: bulk jobs upload what they hold.
+func (e *Engine) InputDone() { e.inputDone.Store(true) }
+
+// Busy reports how many jobs are being worked on (calls, ledger and cache
+// reads).
+func (e *Engine) Busy() int64 { return e.busy.Load() }
+
+// Parked reports the number of lookups waiting for a poll or a retry.
+func (e *Engine) Parked() int { return e.polls.len() }
+
+// Restore re-parks the poll handles a previous run left in the ledger, so
+// they are polled instead of paid for again.
+func (e *Engine) Restore(ctx context.Context) error {
+	ps, err := e.cfg.Ledger.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("read pending polls: %w", err)
+	}
+	now := time.Now()
+	for _, p := range ps {
+		var pk parked
+		if err := json.Unmarshal(p.Data, &pk); err != nil || len(pk.For) != len(p.Keys) {
+			return fmt.Errorf("read pending polls: handle %s: bad record", p.Handle)
+		}
+		it := &pollItem{kind: p.Kind, handle: p.Handle, partial: pk.Partial, created: p.CreatedAt,
+			interval: e.cfg.PollInitial, due: now}
+		switch {
+		case p.Kind == KindPerson && e.resolvers[KindPerson].enabled && len(p.Keys) == 1:
+			// A crash after the answer was stored but before its handle
+			// was deleted leaves an answered handle: drop it.
+			if s, err := e.cfg.Ledger.Result(ctx, KindPerson, p.Keys[0]); err != nil {
+				return fmt.Errorf("read pending polls: %w", err)
+			} else if s != nil && s.Status != StatusPending {
+				if err := e.cfg.Ledger.DeletePending(ctx, PendingID{Kind: p.Kind, Handle: p.Handle}); err != nil {
+					return fmt.Errorf("read pending polls: %w", err)
+				}
+				continue
+			}
+			it.key, it.fors = p.Keys[0], pk.For
+			e.resolvers[KindPerson].adopt(it.key)
+		case p.Kind == KindVerify && e.bulk != nil:
+			// Keys already answered are read from the ledger, not waited for.
+			for i, k := range p.Keys {
+				if s, err := e.cfg.Ledger.Result(ctx, KindVerify, k); err != nil {
+					return fmt.Errorf("read pending polls: %w", err)
+				} else if s == nil {
+					it.keys, it.fors = append(it.keys, k), append(it.fors, pk.For[i])
+					e.resolvers[KindVerify].adopt(k)
+				}
+			}
+		default:
+			continue
+		}
+		e.cfg.Count("async_restored", 1)
+		e.polls.add(it)
+	}
+	return nil
+}
+
+// pollWork runs due polls. Poll workers are separate from the lookup
+// workers so that a growing number of parked lookups never slows new ones.
+func (e *Engine) pollWork(ctx context.Context) error {
+	for {
+		var it *pollItem
+		select {
+		case it = <-e.pollJobs:
+		case <-ctx.Done():
+			return nil
+		}
+		if it.retry {
+			// A throttled lookup whose Retry-After passed: back in line.
+			select {
+			case e.resolvers[it.kind].jobs <- job{req: it.req, throttles: it.throttles}:
+			case <-e.cfg.Budget.Done():
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		e.busy.Add(1)
+		var err error
+		if it.kind == KindVerify {
+			err = e.bulk.poll(ctx, it)
+		} else {
+			err = e.resolvers[KindPerson].pollPerson(ctx, it)
+		}
+		e.busy.Add(-1)
+		if err != nil {
+			return err
+		}
+	}
+}

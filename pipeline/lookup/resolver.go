@@ -1,0 +1,428 @@
+package lookup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/contactbatch/batch/customeros"
+)
+
+// resolver answers one kind of lookup with one call per unique key: rows
+// that share a key while it is in flight wait on the same flight, later
+// rows find the answer in the ledger.
+type resolver struct {
+	e       *Engine
+	kind    Kind
+	enabled bool
+
+	mu      sync.Mutex
+	flights map[string]*flight
+	// failed remembers keys whose lookup failed for good this run, so rows
+	// sharing the key get the same error without another call (bounded).
+	failed map[string]error
+
+	jobs chan job
+}
+
+// flight is one key being resolved and the rows waiting for it.
+type flight struct {
+	waiters []Waiter
+}
+
+// job is work for a resolver's workers: a key to resolve; req gives the
+// query hints.
+type job struct {
+	req       Request
+	throttles int // times this key was answered 429
+}
+
+func newResolver(e *Engine, k Kind) *resolver {
+	return &resolver{e: e, kind: k, flights: map[string]*flight{}, failed: map[string]error{}, jobs: make(chan job, e.cfg.Workers)}
+}
+
+// start launches the resolver's workers in g.
+func (rv *resolver) start(ctx context.Context, g *errgroup.Group) {
+	if !rv.enabled {
+		return
+	}
+	for range rv.e.cfg.Workers {
+		g.Go(func() error { return rv.work(ctx) })
+	}
+}
+
+// request adds w as a waiter for req.Key and queues the key if it is new.
+func (rv *resolver) request(ctx context.Context, req Request, w Waiter) {
+	rv.mu.Lock()
+	if f, ok := rv.flights[req.Key]; ok {
+		f.waiters = append(f.waiters, w)
+		rv.mu.Unlock()
+		return
+	}
+	if err, ok := rv.failed[req.Key]; ok {
+		rv.mu.Unlock()
+		w.Done(nil, err)
+		return
+	}
+	rv.flights[req.Key] = &flight{waiters: []Waiter{w}}
+	rv.mu.Unlock()
+	select {
+	case rv.jobs <- job{req: req}:
+	case <-rv.e.cfg.Budget.Done():
+	case <-ctx.Done():
+	}
+}
+
+// adopt registers a flight with no waiters yet, for a poll handle restored
+// from the ledger: rows that need the key will wait for the poll.
+func (rv *resolver) adopt(key string) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	if _, ok := rv.flights[key]; !ok {
+		rv.flights[key] = &flight{}
+	}
+}
+
+// maxFailed bounds the failed-key memory of a run.
+const maxFailed = 100_000
+
+// fail completes key with err and remembers the failure for later rows.
+func (rv *resolver) fail(key string, err error) {
+	rv.mu.Lock()
+	if len(rv.failed) < maxFailed {
+		rv.failed[key] = err
+	}
+	rv.mu.Unlock()
+	rv.complete(key, nil, err)
+}
+
+// complete hands the answer (or error) to every waiter of key.
+func (rv *resolver) complete(key string, a *Answer, err error) {
+	rv.mu.Lock()
+	f := rv.flights[key]
+	delete(rv.flights, key)
+	rv.mu.Unlock()
+	if f == nil {
+		return
+	}
+	for _, w := range f.waiters {
+		w.Done(a, err)
+	}
+}
+
+func (rv *resolver) work(ctx context.Context) error {
+	for {
+		var j job
+		select {
+		case j = <-rv.jobs:
+		case <-ctx.Done():
+			return nil
+		}
+		rv.e.busy.Add(1)
+		err := rv.handle(ctx, j)
+		rv.e.busy.Add(-1)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// handle resolves one job. It returns an error only for failures that must
+// end the run (the ledger failing).
+func (rv *resolver) handle(ctx context.Context, j job) error {
+	e, key := rv.e, j.req.Key
+	if e.stored != nil && !e.stored.mayContain(rv.kind, key) {
+		// A fresh job that never stored this key: nothing to read.
+	} else if s, err := e.cfg.Ledger.Result(ctx, rv.kind, key); err != nil {
+		return err
+	} else if s != nil {
+		a, err := decodeAnswer(*s)
+		if err != nil {
+			return err
+		}
+		rv.complete(key, a, nil)
+		return nil
+	}
+	if done, err := rv.fromCache(ctx, j.req); done || err != nil {
+		return err
+	}
+	if rv.kind == KindVerify && e.bulk != nil {
+		return e.bulk.add(ctx, key, j.req.For)
+	}
+	if e.cfg.Budget.Reserve(1) != 1 {
+		return nil
+	}
+	a, err := rv.call(ctx, j.req)
+	if throttled(err) && j.throttles < maxThrottledRounds {
+		// Not executed, so not paid: give the call back to the budget and
+		// try again after Retry-After without holding this worker (the
+		// pacer has slowed the endpoint meanwhile).
+		e.cfg.Budget.Refund(1)
+		e.cfg.Count("throttled", 1)
+		var ae *customeros.APIError
+		errors.As(err, &ae)
+		now := time.Now()
+		e.polls.add(&pollItem{kind: rv.kind, retry: true, req: j.req, throttles: j.throttles + 1,
+			created: now, due: now.Add(max(ae.RetryAfter, 100*time.Millisecond))})
+		return nil
+	}
+	if err != nil {
+		if e.fatal(err) {
+			return nil // the run is stopping; the row stays unwritten
+		}
+		e.cfg.Count("lookup_errors", 1)
+		rv.fail(key, err)
+		return nil
+	}
+	if a == nil {
+		return nil // parked for polling
+	}
+	return rv.store(ctx, key, a)
+}
+
+// fromCache completes req from the cross-run cache when it holds the key.
+// It reports whether it did; an error is the ledger failing.
+func (rv *resolver) fromCache(ctx context.Context, req Request) (bool, error) {
+	e := rv.e
+	if e.cfg.Cache == nil || e.cfg.Refresh {
+		return false, nil
+	}
+	s, err := e.cfg.Cache.Get(ctx, rv.kind, req.Key)
+	if err != nil {
+		e.log.Warn("cache read", "err", err)
+		return false, nil
+	}
+	if s == nil {
+		return false, nil
+	}
+	a, err := decodeAnswer(*s)
+	if err == nil {
+		a.Data.Origin, a.Data.For = OriginCache, req.For
+		err = a.encode()
+	}
+	if err != nil {
+		return false, nil
+	}
+	// Copy into the ledger so a resume sees the same answer even if the
+	// cache entry expires meanwhile.
+	if err := e.cfg.Ledger.PutResult(ctx, a.Stored); err != nil {
+		return false, err
+	}
+	if e.stored != nil {
+		e.stored.add(rv.kind, req.Key)
+	}
+	rv.complete(req.Key, a, nil)
+	return true, nil
+}
+
+// store makes an answer durable, caches it and completes its key.
+func (rv *resolver) store(ctx context.Context, key string, a *Answer, done ...PendingID) error {
+	e := rv.e
+	if err := e.cfg.Ledger.PutResult(ctx, a.Stored, done...); err != nil {
+		return err
+	}
+	if e.stored != nil {
+		e.stored.add(rv.kind, key)
+	}
+	if c := e.cfg.Cache; c != nil && a.Stored.Status != StatusPending {
+		if err := c.Put(ctx, a.Stored); err != nil {
+			e.log.Warn("cache write", "err", err)
+		}
+	}
+	rv.complete(key, a, nil)
+	return nil
+}
+
+// call makes the paid call for req. A nil answer with a nil error means the
+// lookup was parked for polling.
+func (rv *resolver) call(ctx context.Context, req Request) (*Answer, error) {
+	e := rv.e
+	switch rv.kind {
+	case KindVerify:
+		v, err := e.cfg.API.VerifyEmail(ctx, req.Key)
+		if err != nil {
+			return nil, err
+		}
+		e.cfg.Bill(customeros.EndpointVerify, b2i(v.Billed()))
+		return verifyAnswer(req.Key, v, req.For)
+	case KindPerson:
+		q := customeros.PersonQuery{IncludeMobile: e.cfg.IncludeMobile}
+		if k, ok := strings.CutPrefix(req.Key, "email:"); ok {
+			q.Email = k
+		} else {
+			q.LinkedInURL = strings.TrimPrefix(req.Key, "linkedin:")
+		}
+		if req.FirstName != "" || req.LastName != "" {
+			q.FirstName, q.LastName = req.FirstName, req.LastName
+		}
+		p, err := e.cfg.API.EnrichPerson(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		e.cfg.Bill(customeros.EndpointPerson, b2i(p.BilledSync()))
+		if p.Found && !p.Complete && p.ResultURL != "" {
+			return nil, rv.park(ctx, req.Key, req.For, p)
+		}
+		return personAnswer(req.Key, p, req.For)
+	default:
+		q := customeros.OrganizationQuery{}
+		if k, ok := strings.CutPrefix(req.Key, "domain:"); ok {
+			q.Domain = k
+		} else {
+			q.LinkedInURL = strings.TrimPrefix(req.Key, "linkedin:")
+		}
+		o, err := e.cfg.API.EnrichOrganization(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		e.cfg.Bill(customeros.EndpointOrganization, b2i(o.Billed()))
+		return orgAnswer(req.Key, o, req.For)
+	}
+}
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// park makes a 202's result URL durable, then schedules its first poll.
+func (rv *resolver) park(ctx context.Context, key string, seq int64, p *customeros.PersonResult) error {
+	e := rv.e
+	partial, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(parked{For: []int64{seq}, Partial: partial})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	pd := Pending{Kind: KindPerson, Handle: p.ResultURL, Keys: []string{key}, Data: data, CreatedAt: now}
+	if err := e.cfg.Ledger.PutPending(ctx, pd); err != nil {
+		return err
+	}
+	e.cfg.Count("async_parked", 1)
+	e.polls.add(&pollItem{kind: KindPerson, key: key, fors: []int64{seq}, handle: p.ResultURL, partial: partial, created: now,
+		interval: e.cfg.PollInitial, due: now.Add(e.cfg.PollInitial)})
+	return nil
+}
+
+// parked is the Data of a pending handle: the rows the lookups were made
+// for (one per key) and, for a person, the 202's partial answer.
+type parked struct {
+	For     []int64         `json:"for"`
+	Partial json.RawMessage `json:"partial,omitempty"`
+}
+
+// pollPerson polls one parked person lookup.
+func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
+	e := rv.e
+	if e.cfg.Budget.Stopping() {
+		return nil
+	}
+	e.cfg.Count("polls", 1)
+	p, err := e.cfg.API.PollPerson(ctx, it.handle)
+	if err != nil {
+		if e.fatal(err) {
+			return nil
+		}
+		if isGone(err) {
+			// The handle is unknown to the server: forget it, so that a
+			// later run asks again instead of polling a dead handle.
+			if err := e.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindPerson, Handle: it.handle}); err != nil {
+				return err
+			}
+			e.cfg.Count("lookup_errors", 1)
+			rv.complete(it.key, nil, err)
+			return nil
+		}
+		e.log.Warn("poll", "err", err)
+		rv.reschedule(ctx, it)
+		return nil
+	}
+	done := PendingID{Kind: KindPerson, Handle: it.handle}
+	if !p.Found || p.Complete {
+		a, err := personAnswer(it.key, p, it.fors[0])
+		if err != nil {
+			return err
+		}
+		return rv.store(ctx, it.key, a, done)
+	}
+	rv.reschedule(ctx, it)
+	return nil
+}
+
+// reschedule plans the next poll, or gives up waiting after AsyncTimeout:
+// the rows are written as pending and the handle stays in the ledger for a
+// later run.
+func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
+	e := rv.e
+	now := time.Now()
+	if now.Sub(it.created) >= e.cfg.AsyncTimeout {
+		var p customeros.PersonResult
+		_ = json.Unmarshal(it.partial, &p)
+		a, err := personAnswer(it.key, &p, it.fors[0])
+		if err == nil {
+			a.Stored.Status = StatusPending
+			a.Stored.Verdict = StatusPending
+			if err := e.cfg.Ledger.PutResult(ctx, a.Stored); err == nil {
+				if e.stored != nil {
+					e.stored.add(rv.kind, it.key)
+				}
+				e.cfg.Count("async_timeouts", 1)
+				rv.complete(it.key, a, nil)
+				return
+			}
+		}
+		rv.complete(it.key, nil, errors.New("async lookup timed out"))
+		return
+	}
+	it.interval = min(time.Duration(float64(it.interval)*1.5), e.cfg.PollMax)
+	it.due = now.Add(it.interval)
+	e.polls.add(it)
+}
+
+// maxThrottledRounds bounds how often one lookup may be throttled before
+// the run pauses (stops resumably) as rate limited.
+const maxThrottledRounds = 30
+
+// throttled reports a 429 whose Retry-After the client was willing to wait.
+func throttled(err error) bool {
+	var ae *customeros.APIError
+	return errors.As(err, &ae) && ae.Status == 429 && ae.RetryAfter <= customeros.DefaultMaxRetryAfter
+}
+
+func isGone(err error) bool {
+	var ae *customeros.APIError
+	return errors.As(err, &ae) && ae.Status == 404
+}
+
+// fatal reports whether err must stop the run (resumably) and stops it.
+func (e *Engine) fatal(err error) bool {
+	var ae *customeros.APIError
+	stop := e.cfg.Budget
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && stop.Stopping():
+		stop.Stop(err)
+		return true
+	case errors.Is(err, customeros.ErrUnauthorized), errors.Is(err, customeros.ErrPaymentRequired),
+		errors.Is(err, customeros.ErrForbidden):
+		stop.Stop(err)
+		return true
+	case errors.As(err, &ae) && ae.Status == 429:
+		// Still throttled after every retry round, or Retry-After too long
+		// to wait in a worker: pause the run (resumable) rather than fail
+		// rows that were never executed.
+		stop.Stop(err)
+		return true
+	}
+	return false
+}
