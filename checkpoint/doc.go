@@ -26,39 +26,29 @@
 // OOM kill, panic). It does not survive a power loss or a kernel crash before
 // the next WAL checkpoint: that can lose the last commits, whose rows are
 // then re-read and whose API calls may be paid again, but it never tears the
-// database. synchronous=FULL fsyncs the WAL on every commit. Measured on the
-// development machine (2 vCPUs, ext4 on a virtual disk, 400-byte results;
-// TestMeasure with CHECKPOINT_MEASURE set): PutResult from 1 caller 20,000/s
-// with NORMAL against 5,500/s with FULL; from 16 callers 46,000/s against
-// 29,000/s, group commit putting 5 to 8 results in each transaction. We
-// chose NORMAL: a batch run's threat is the process being killed, not the
-// machine losing power, and the cost of a lost tail is bounded by the calls
-// made since the last WAL checkpoint. Start and Reset checkpoint the WAL
-// (fsync) before touching job.json, so the marker is never ahead of the
-// database even after a power loss.
+// database. Start and Reset checkpoint the WAL (fsync) before touching
+// job.json, so the marker is never ahead of the database even after a power
+// loss. (Why NORMAL, with figures: docs/DESIGN.md.)
 //
 // # Results log
 //
 // PutResult appends the answer to results.log (see journal.go for the
-// format) rather than inserting it into the database: a SQLite insert with
-// a random key cost about 40 µs of CPU per answer in a run, an append a few.
-// Appends are group-committed (the first caller writes every queued record
-// in one write(2), the others wait for it) and indexed in memory by key, so
-// Result reads the latest record with one pread. Every Commit fsyncs the log
-// and records its length with the progress; every record below that length
-// must be intact (else ErrCorrupt), a torn tail after it is cut at Open.
-// When the log holds DefaultRotateAt (262,144) records they are moved into
-// the result table in 4,096-record transactions, in key order, and a new
-// log generation starts, so the in-memory index stays bounded (about 8 MB).
-// Appends wait meanwhile: about 11 µs a record here, 3 s a rotation, about
-// 1 % of a run at 1,000 rows/s and nothing next to real API latency.
+// format) rather than inserting it into the database. Appends are
+// group-committed (the first caller writes every queued record in one
+// write(2), the others wait for it) and indexed in memory by key, so Result
+// reads the latest record with one pread. Every Commit fsyncs the log and
+// records its length with the progress; every record below that length must
+// be intact (else ErrCorrupt), a torn tail after it is cut at Open. When the
+// log holds DefaultRotateAt records they are moved into the result table in
+// key order and a new log generation starts, so the in-memory index stays
+// bounded; appends wait meanwhile.
 //
 // # Group commit
 //
 // All writes go through one writer goroutine. It takes whatever is queued
-// (up to DefaultMaxBatch operations), writes it in one transaction, commits as soon
-// as the previous transaction finished (no timer) and then wakes every
-// caller. A caller whose context ends while waiting gets ctx.Err(); its write
+// (up to DefaultMaxBatch operations), writes it in one transaction, commits
+// as soon as the previous transaction finished (no timer) and then wakes
+// every caller. A caller whose context ends while waiting gets ctx.Err(); its write
 // may or may not have been committed, and other callers' writes are never
 // affected.
 //
@@ -68,8 +58,7 @@
 // marker and the database disagree (database deleted, truncated to zero or
 // replaced, marker deleted under a job that has progress), when the results
 // log is missing, shorter than its last commit, damaged below it or from
-// another ledger, when SQLite
-// reports a malformed file, or when the set of stored result keys does not
+// another ledger, when SQLite reports a malformed file, or when the set of stored result keys does not
 // match the count and digest recorded with every commit (a full scan of the
 // key index at Open). Every row carries a CRC-32C that is checked on every
 // read; a mismatch is ErrCorrupt.

@@ -1,8 +1,8 @@
 // Package customeros is the client for the CustomerOS Enrichment and Verify
-// APIs (see /work/shared/customeros/CONTRACT.md): request building,
-// tolerant decoding of both server generations ("legacy" flat bodies and
-// "current" bodies with requestId and a nested email object), errors,
-// retries and the normalized verdict.
+// APIs (the contract it follows is docs/customeros-contract.md in the
+// repository): request building, tolerant decoding of both server
+// generations ("legacy" flat bodies and "current" bodies with requestId and
+// a nested email object), errors, retries and the normalized verdict.
 //
 // # Calls
 //
@@ -59,10 +59,7 @@
 //	deliverable "unknown" + isCatchAll   catch_all
 //	anything else ("unknown", "", new)   unknown
 //
-// Decision on "true" + isCatchAll: the server answers "unknown" for a
-// catch-all domain unless a dedicated catch-all verifier (Enrow/TrueInbox)
-// confirmed the mailbox, and then it bills the check as a catch-all
-// verification. So "true" on a catch-all domain is a confirmed mailbox:
+// "true" with isCatchAll is a mailbox a catch-all verifier confirmed:
 // deliverable (or risky with reasons), with IsCatchAll still set for callers
-// who want to be stricter.
+// who want to be stricter (why: docs/DESIGN.md).
 package customeros

@@ -1,5 +1,15 @@
 // Command batch cleans and enriches contact lists in bulk through the
 // CustomerOS Enrichment and Verify APIs, resumably.
+//
+// Usage:
+//
+//	batch run --input contacts.csv --output verified.csv --verify
+//	batch estimate -i contacts.csv --verify --enrich-org  # what a run would pay for; no API calls
+//	batch status --state verified.csv.state               # progress of a job
+//	batch sandbox --addr 127.0.0.1:8080                   # the API emulator
+//
+// `batch --help` and `batch <command> --help` list every flag; the README
+// describes the inputs, outputs, exit codes and how resume works.
 package main
 
 import (
@@ -22,14 +32,10 @@ const (
 	ExitRetryable = 4 // finished, but some rows are retryable (error or pending); rerun to retry them
 )
 
-// GC settings unless GOGC / GOMEMLIMIT say otherwise: a run's live heap is
-// small (tens of MB) and churns a few KB per row, so the default GOGC=100
-// collects every few hundred rows. Measured at zero API latency, 60k rows:
-// 58.5 µs of CPU per row at GOGC 100, 56.6 at 200, 54.4 at 300. A soft
-// memory limit then keeps the heap of a large job in check: 600k distinct
-// addresses peaked at 172 MB RSS with GOGC 300 alone, 123 MB with GOGC 200
-// and a 100 MiB limit, 106 MB with 80 MiB (the design's bound is 150 MB).
-// Past the limit the GC works harder; nothing fails.
+// GC settings unless GOGC / GOMEMLIMIT say otherwise: fewer collections of
+// a small, churning heap, and a soft memory limit that bounds a large job's
+// heap (past it the GC works harder; nothing fails). The figures behind
+// them are in docs/DESIGN.md.
 const (
 	defaultGCPercent   = 200
 	defaultMemoryLimit = 96 << 20

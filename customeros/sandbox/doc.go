@@ -1,6 +1,6 @@
 // Package sandbox is an emulator of the CustomerOS Enrichment and Verify
 // APIs, served by `batch sandbox` for demos, tests and benchmarks. It follows
-// /work/shared/customeros/CONTRACT.md (both server generations, 202
+// the contract in docs/customeros-contract.md (both server generations, 202
 // polling, bulk jobs, "warning" not-found answers, the odd 401 bodies) and
 // can be hostile on demand. *Server is an http.Handler:
 //
@@ -22,9 +22,8 @@
 //	Credits [--credits]        after this many billable events, billable endpoints answer 402
 //	Seed [--seed]              faults, jitter, async choice, mixed shapes, ids
 //
-// hash is FNV-1a 64 over the NUL-joined parts, finished with the murmur3
-// 64-bit avalanche. Faults are reproducible under concurrency: each is decided by
-// hash(seed, endpoint, key, n) where key is the request's natural key
+// Faults are reproducible under concurrency: each is decided by a hash of
+// (seed, endpoint, key, n) where key is the request's natural key
 // (address, email or LinkedIn URL, domain, result or job id; bulk uploads
 // share one key) and n counts requests for that key, so a retry of the same
 // key gets a fresh draw. The order of checks is: latency, rate limit (429),
@@ -86,6 +85,5 @@
 // repeated billable events per endpoint, unique keys per endpoint, faults,
 // peak concurrency and the total. Runtime faults for outage drills: POST
 // /_sandbox/down and /_sandbox/up (SetDown), POST /_sandbox/fail-keys
-// (FailKeys). Memory: a few dozen bytes per distinct
-// key, plus the addresses of bulk jobs.
+// (FailKeys).
 package sandbox
