@@ -345,10 +345,7 @@ func (c *Client) release(r *response) {
 // 404 warning). Any other outcome is an *APIError. With cl.decode set, the
 // accepted body has been decoded and the response has no body.
 func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
-	maxAttempts := c.MaxAttempts
-	if maxAttempts < 1 {
-		maxAttempts = 1
-	}
+	maxAttempts := max(c.MaxAttempts, 1)
 	var bo *backoff.ExponentialBackOff // made at the first retry
 	hc := c.httpClient()
 	u := strings.TrimRight(c.BaseURL, "/") + cl.path
@@ -369,91 +366,124 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 			}
 			return nil, &APIError{Endpoint: cl.ep, Attempts: attempt, Err: ctxErr}
 		}
-		var (
-			status     int
-			retryAfter time.Duration
-			apiErr     *APIError
-			decodeErr  error // a valid answer that did not decode: final
-		)
-		if err == nil {
-			status = resp.status
-			if ra := resp.header.Get("Retry-After"); ra != "" {
-				retryAfter = parseRetryAfter(ra, time.Now())
-			}
-			ok := status >= 200 && status < 300
-			switch {
-			case ok:
-			case status == http.StatusNotFound && cl.warning404 && isWarning(resp.body):
-			default:
-				apiErr = &APIError{Endpoint: cl.ep, Status: status, Attempts: attempt, RetryAfter: retryAfter,
-					Message: c.redact(errorMessage(resp.body)), Retryable: Classify(status), Err: statusErr(status)}
-				if cl.unsafe && apiErr.Retryable && status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
-					apiErr.Retryable, apiErr.Ambiguous = false, true
-				}
-			}
-			if apiErr == nil && cl.decode != nil {
-				if derr := cl.decode(status, resp.body); derr != nil {
-					if ok && errors.Is(derr, errTruncated) && looksJSON(resp.header, resp.body) {
-						err, status, retryAfter = fmt.Errorf("%w: invalid JSON", errTruncated), 0, 0
-					} else {
-						decodeErr = derr
-					}
-				}
-			}
-			c.release(&resp)
-		}
-		if err != nil {
-			apiErr = &APIError{Endpoint: cl.ep, Attempts: attempt, Err: err, Retryable: classifyTransport(err)}
-			if cl.unsafe && sent && apiErr.Retryable {
-				apiErr.Retryable, apiErr.Ambiguous = false, true
-			}
-		}
-		if c.Pacer != nil {
-			o := Outcome{Status: status, RetryAfter: retryAfter}
-			if apiErr != nil {
-				o.Err = apiErr
-			}
-			c.Pacer.Observe(cl.ep, o)
-		}
-		if decodeErr != nil {
-			return nil, &APIError{Endpoint: cl.ep, Status: status, Err: decodeErr}
-		}
-		if apiErr == nil {
+		r := c.judge(cl, attempt, &resp, sent, err)
+		c.observe(cl.ep, r)
+		switch {
+		case r.decodeErr != nil:
+			return nil, &APIError{Endpoint: cl.ep, Status: r.status, Err: r.decodeErr}
+		case r.apiErr == nil:
 			return &resp, nil
-		}
-		if !apiErr.Retryable || attempt >= maxAttempts {
-			return nil, apiErr
-		}
-		if status == http.StatusTooManyRequests && c.ReturnThrottled && !cl.unsafe {
-			return nil, apiErr
-		}
-		maxRA := orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter)
-		if retryAfter > maxRA {
-			return nil, apiErr
+		case !c.retries(cl, attempt, maxAttempts, r):
+			return nil, r.apiErr
 		}
 		if bo == nil {
-			bo = &backoff.ExponentialBackOff{
-				InitialInterval:     orDefault(c.InitialBackoff, DefaultInitialBackoff),
-				RandomizationFactor: 0.5,
-				Multiplier:          2,
-				MaxInterval:         orDefault(c.MaxBackoff, DefaultMaxBackoff),
-				Stop:                backoff.Stop,
-				Clock:               backoff.SystemClock,
-			}
-			bo.Reset()
+			bo = c.newBackOff()
 		}
-		wait := min(bo.NextBackOff(), orDefault(c.MaxBackoff, DefaultMaxBackoff))
-		wait = max(wait, retryAfter)
+		wait := max(min(bo.NextBackOff(), orDefault(c.MaxBackoff, DefaultMaxBackoff)), r.retryAfter)
 		c.stats.retries.Add(1)
 		if c.Logger != nil {
 			c.Logger.LogAttrs(ctx, slog.LevelDebug, "customeros: retrying",
 				slog.String("endpoint", string(cl.ep)), slog.Int("attempt", attempt),
-				slog.Int("status", status), slog.Duration("wait", wait), slog.String("error", apiErr.Error()))
+				slog.Int("status", r.status), slog.Duration("wait", wait), slog.String("error", r.apiErr.Error()))
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return nil, &APIError{Endpoint: cl.ep, Attempts: attempt, Err: err}
 		}
 	}
+}
+
+// attemptResult is what one attempt came to.
+type attemptResult struct {
+	status     int // 0 for a transport failure
+	retryAfter time.Duration
+	apiErr     *APIError // nil: the answer is accepted
+	decodeErr  error     // an accepted answer that did not decode: final
+}
+
+// judge classifies one attempt's answer or transport error (err) and
+// decodes an accepted answer; it releases resp's pooled buffer.
+func (c *Client) judge(cl *call, attempt int, resp *response, sent bool, err error) attemptResult {
+	var r attemptResult
+	if err == nil {
+		r, err = c.judgeAnswer(cl, attempt, resp)
+		c.release(resp)
+	}
+	if err != nil {
+		r.apiErr = &APIError{Endpoint: cl.ep, Attempts: attempt, Err: err, Retryable: classifyTransport(err)}
+		if cl.unsafe && sent && r.apiErr.Retryable {
+			r.apiErr.Retryable, r.apiErr.Ambiguous = false, true
+		}
+	}
+	return r
+}
+
+// judgeAnswer classifies an HTTP answer. A 2xx body that is not valid JSON
+// comes back as an error, to be retried like a truncated transfer.
+func (c *Client) judgeAnswer(cl *call, attempt int, resp *response) (attemptResult, error) {
+	r := attemptResult{status: resp.status}
+	if ra := resp.header.Get("Retry-After"); ra != "" {
+		r.retryAfter = parseRetryAfter(ra, time.Now())
+	}
+	ok := r.status >= 200 && r.status < 300
+	if !ok && !(r.status == http.StatusNotFound && cl.warning404 && isWarning(resp.body)) {
+		r.apiErr = &APIError{Endpoint: cl.ep, Status: r.status, Attempts: attempt, RetryAfter: r.retryAfter,
+			Message: c.redact(errorMessage(resp.body)), Retryable: Classify(r.status), Err: statusErr(r.status)}
+		if cl.unsafe && r.apiErr.Retryable && r.status != http.StatusTooManyRequests && r.status != http.StatusServiceUnavailable {
+			r.apiErr.Retryable, r.apiErr.Ambiguous = false, true
+		}
+		return r, nil
+	}
+	if cl.decode == nil {
+		return r, nil
+	}
+	switch derr := cl.decode(r.status, resp.body); {
+	case derr == nil:
+	case ok && errors.Is(derr, errTruncated) && looksJSON(resp.header, resp.body):
+		return attemptResult{}, fmt.Errorf("%w: invalid JSON", errTruncated)
+	default:
+		r.decodeErr = derr
+	}
+	return r, nil
+}
+
+// observe tells the Pacer how an attempt went.
+func (c *Client) observe(ep Endpoint, r attemptResult) {
+	if c.Pacer == nil {
+		return
+	}
+	o := Outcome{Status: r.status, RetryAfter: r.retryAfter}
+	if r.apiErr != nil {
+		o.Err = r.apiErr
+	}
+	c.Pacer.Observe(ep, o)
+}
+
+// retries reports whether a failed attempt is made again: the failure is
+// retryable, attempts remain, a 429 is not for the caller to handle
+// (ReturnThrottled) and the server does not ask for a longer wait than
+// MaxRetryAfter.
+func (c *Client) retries(cl *call, attempt, maxAttempts int, r attemptResult) bool {
+	switch {
+	case !r.apiErr.Retryable || attempt >= maxAttempts:
+		return false
+	case r.status == http.StatusTooManyRequests && c.ReturnThrottled && !cl.unsafe:
+		return false
+	}
+	return r.retryAfter <= orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter)
+}
+
+// newBackOff returns the exponential back-off with jitter between retries.
+func (c *Client) newBackOff() *backoff.ExponentialBackOff {
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     orDefault(c.InitialBackoff, DefaultInitialBackoff),
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         orDefault(c.MaxBackoff, DefaultMaxBackoff),
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
+	}
+	bo.Reset()
+	return bo
 }
 
 // attempt makes one HTTP attempt to u. sent reports whether any request
