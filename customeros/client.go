@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/contactbatch/batch/internal/redact"
 )
 
 // Defaults set by New.
@@ -108,6 +110,8 @@ type Client struct {
 	Logger *slog.Logger
 
 	apiKey string
+	// redactor removes the key from every response body (see redact).
+	redactor *redact.Redactor
 
 	stats clientStats
 	// wrapped caches the HTTP client built from HTTPClient (see httpClient).
@@ -151,6 +155,7 @@ func New(baseURL, apiKey string) *Client {
 		MaxBodyBytes:     DefaultMaxBodyBytes,
 		MaxDownloadBytes: DefaultMaxDownloadBytes,
 		apiKey:           apiKey,
+		redactor:         redact.New(apiKey),
 	}
 }
 
@@ -529,6 +534,7 @@ func (c *Client) attempt(ctx context.Context, hc *http.Client, cl *call, u strin
 		data = make([]byte, 0, hr.ContentLength+1)
 	}
 	data, err = readBody(hr.Body, data, limit)
+	data = c.redactor.Bytes(data) // a server echoing the key must not get it into a result
 	resp = response{status: hr.StatusCode, header: hr.Header, body: data, buf: bp}
 	if err != nil {
 		if hr.StatusCode >= 200 && hr.StatusCode < 300 {
@@ -592,13 +598,9 @@ func looksJSON(h http.Header, body []byte) bool {
 	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }
 
-// redact removes the API key from a server-provided string, defensively.
-func (c *Client) redact(s string) string {
-	if c.apiKey != "" && len(c.apiKey) >= 4 {
-		s = strings.ReplaceAll(s, c.apiKey, "[redacted]")
-	}
-	return s
-}
+// redact removes the API key, and any piece of it of redact.MinRun bytes or
+// more in any case, from a server-provided string.
+func (c *Client) redact(s string) string { return c.redactor.String(s) }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

@@ -51,8 +51,9 @@ type JobFlags struct {
 	BulkThreshold int64             `help:"Input size (bytes) from which --verify-mode auto uses bulk." default:"10000000"`
 	BulkSize      int               `help:"Addresses per bulk verify job." default:"5000"`
 
-	APIURL     string `help:"API base URL." env:"CUSTOMEROS_API_URL" default:"https://api.customeros.ai" name:"api-url"`
-	APIKeyFile string `help:"File holding the API key (else CUSTOMEROS_API_KEY). Never pass the key on the command line." env:"CUSTOMEROS_API_KEY_FILE" type:"path" name:"api-key-file"`
+	APIURL       string `help:"API base URL." env:"CUSTOMEROS_API_URL" default:"https://api.customeros.ai" name:"api-url"`
+	APIKeyFile   string `help:"File holding the API key (else CUSTOMEROS_API_KEY). Never pass the key on the command line." env:"CUSTOMEROS_API_KEY_FILE" type:"path" name:"api-key-file"`
+	InsecureHTTP bool   `help:"Allow plain http to an API URL off loopback (the key then travels in cleartext; a warning is printed)." name:"insecure-http"`
 
 	Cache    string `help:"Result cache shared across runs (default: the user cache dir)." type:"path"`
 	NoCache  bool   `help:"Neither read nor write the result cache."`
@@ -93,6 +94,8 @@ type StatusCmd struct {
 
 // Run parses args and runs the command; it returns the exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
+	stderr := &secretWriter{w: m.Stderr}
+	m = &Main{Stdin: m.Stdin, Stdout: m.Stdout, Stderr: stderr, Getenv: m.Getenv}
 	var cli CLI
 	exit := -1
 	parser, err := kong.New(&cli,
@@ -127,7 +130,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		defer writeMemProfile(cli.MemProfile, m.Stderr)
 	}
 	log := m.logger(cli.LogFormat, cli.Quiet)
-	env := &env{Main: m, log: log, quiet: cli.Quiet}
+	env := &env{Main: m, log: log, quiet: cli.Quiet, secrets: stderr}
 	switch kctx.Command() {
 	case "run":
 		err = cli.Run.run(ctx, env)
@@ -170,6 +173,8 @@ type env struct {
 	*Main
 	log   *slog.Logger
 	quiet bool
+	// secrets redacts the API key from stderr once a command read it.
+	secrets *secretWriter
 }
 
 func (m *Main) logger(format string, quiet bool) *slog.Logger {

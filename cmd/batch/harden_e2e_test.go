@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,4 +112,126 @@ func TestOutputLockedToItsJob(t *testing.T) {
 	if _, err := os.Stat(out + ".lock"); err == nil {
 		t.Error("the lock file outlived the finished job")
 	}
+}
+
+// Finding 17.6: plain http off loopback is refused before anything is
+// dialled. A proxy on loopback stands in for the network: the binary would
+// send a non-loopback request through it (HTTP_PROXY), so no request there
+// proves that nothing was dialled, without any connection leaving loopback.
+func TestPlainHTTPOffLoopbackRefused(t *testing.T) {
+	var proxied atomic.Int64
+	var host atomic.Value
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Add(1)
+		host.Store(r.URL.Host)
+		http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+	}))
+	defer proxy.Close()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 1, 0, 0, 34)
+	offLoopback := "http://203.0.113.7:8080" // TEST-NET-3: never routed
+	run := func(extra ...string) result {
+		args := append([]string{"run", "-i", in, "-o", filepath.Join(dir, "out.csv"), "--verify", "--no-cache", "--progress", "none"}, extra...)
+		cmd := batchCmd(t, offLoopback, args...)
+		cmd.Env = append(cmd.Env, "HTTP_PROXY="+proxy.URL, "HTTPS_PROXY="+proxy.URL, "http_proxy="+proxy.URL, "https_proxy="+proxy.URL, "NO_PROXY=", "no_proxy=")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		return result{exitStatus(t, cmd.Run()), out.String(), errb.String()}
+	}
+	r := run()
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "cleartext") {
+		t.Fatalf("http off loopback: exit %d, want %d with a cleartext message\n%s", r.code, ExitUsage, r.stderr)
+	}
+	if n := proxied.Load(); n != 0 {
+		t.Fatalf("the refused URL was dialled: %d requests", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.csv.state")); err == nil {
+		t.Error("a refused run left a state directory")
+	}
+	r = run("--insecure-http", "--max-calls", "1")
+	if !strings.Contains(r.stderr, "warning: --insecure-http") {
+		t.Fatalf("--insecure-http printed no warning (exit %d)\n%s", r.code, r.stderr)
+	}
+	if proxied.Load() == 0 || host.Load() != "203.0.113.7:8080" {
+		t.Fatalf("--insecure-http: proxied %d requests (host %v), want the run to go ahead", proxied.Load(), host.Load())
+	}
+}
+
+// echoServer answers like the emulator but echoes the key back: a 400 whose
+// message holds the key's 12-byte prefix and its lower-cased copy for the
+// addresses of ids ending in 7, and an extra field holding the upper-cased
+// key in every JSON answer.
+func echoServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	sb := sandbox.New(sandbox.DefaultOptions())
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("X-CUSTOMER-OS-API-KEY")
+		if addr := r.URL.Query().Get("address"); strings.Contains(addr, "7.p") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"status":"error","message":"address refused for key %s (%s)"}`, key[:12], strings.ToLower(key))
+			return
+		}
+		rec := httptest.NewRecorder()
+		sb.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if bytes.HasPrefix(body, []byte("{")) {
+			body = append([]byte(`{"echo":"`+strings.ToUpper(key)+`",`), body[1:]...)
+		}
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	t.Cleanup(func() { sb.Close(); ts.Close() })
+	return ts
+}
+
+// Finding 17.9 (secrets): a server echoing the key, in any case or in part,
+// must not get any 8-byte piece of it into an output cell, a log line, an
+// error or a state file.
+func TestEchoedKeyIsRedacted(t *testing.T) {
+	const canary = "CANARY_7f3a9c2e51b84d06a1e2f3c4d5b6a798"
+	ts := echoServer(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 60, 0, 0, 35)
+	var logs []string
+	for _, out := range []string{"out.csv", "out.jsonl"} {
+		cmd := batchCmd(t, ts.URL, "run", "-i", in, "-o", filepath.Join(dir, out), "--verify",
+			"--cache", filepath.Join(dir, "cache.db"), "--log-format", "json", "--progress", "log")
+		cmd.Env = append(cmd.Env, "CUSTOMEROS_API_KEY="+canary)
+		b, err := cmd.CombinedOutput()
+		if code := exitStatus(t, err); code == ExitFailed {
+			t.Fatalf("%s: exit %d\n%s", out, code, b)
+		}
+		logs = append(logs, string(b))
+	}
+	if !strings.Contains(string(readFile(t, filepath.Join(dir, "out.csv"))), "address refused for key [redacted]") {
+		t.Fatalf("no row carries the echoed (redacted) error; the test does not test anything:\n%s", readFile(t, filepath.Join(dir, "out.csv")))
+	}
+	leaks := func(what, text string) {
+		low := strings.ToLower(text)
+		lk := strings.ToLower(canary)
+		for i := 0; i+8 <= len(lk); i++ {
+			if strings.Contains(low, lk[i:i+8]) {
+				t.Errorf("%s holds %q, a piece of the key", what, canary[i:i+8])
+				return
+			}
+		}
+	}
+	for _, l := range logs {
+		leaks("stderr", l)
+	}
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		leaks(path, string(readFile(t, path)))
+		return nil
+	})
 }

@@ -100,10 +100,14 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if err := c.applyShard(shardSpec); err != nil {
 		return err
 	}
+	if err := c.checkAPIURL(e); err != nil {
+		return err
+	}
 	key, err := c.apiKey(e.Getenv)
 	if err != nil {
 		return err
 	}
+	e.secrets.setSecret(key)
 	if c.anyStage() && key == "" {
 		return usagef("no API key: set CUSTOMEROS_API_KEY or --api-key-file")
 	}
