@@ -273,7 +273,6 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	stopProgress := startProgress(e, c.Progress, runner, src)
 	sum, runErr := runner.Run(ctx)
 	stopProgress()
-	finished = runErr == nil
 	rep := newReport(c, state, sum, client.Stats(), runErr)
 	if err := rep.write(c.reportPath(state)); err != nil {
 		e.log.Warn("write report", "err", err)
@@ -285,6 +284,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		if n := pipeline.RetryableRows(sum.Counters); n > 0 {
 			return &retryableError{errors: sum.Counters["rows_"+pipeline.RowFailed], pending: sum.Counters["rows_"+pipeline.RowPending]}
 		}
+		finished = true // the output is no longer this job's alone
 	}
 	return runErr
 }
