@@ -63,9 +63,21 @@ CREATE TABLE IF NOT EXISTS cache (
 	data BLOB,
 	fetched INTEGER NOT NULL,
 	expires INTEGER NOT NULL,
-	sum INTEGER NOT NULL
+	sum INTEGER NOT NULL,
+	subj BLOB,
+	dom BLOB
 );
 CREATE INDEX IF NOT EXISTS cache_expires ON cache (expires);
+`
+
+// cacheSubjects adds the columns that name an entry's contact (keyed MACs
+// of its email address and of its domain, see subjects) to a cache made
+// before them, and the indexes that Purge uses. Entries made before them
+// were keyed without a scope (see ForRun), so no run can be served them
+// again: they are deleted rather than kept unpurgeable.
+const cacheSubjects = `
+CREATE INDEX IF NOT EXISTS cache_subj ON cache (subj);
+CREATE INDEX IF NOT EXISTS cache_dom ON cache (dom);
 `
 
 // Cache keeps API results across runs in one SQLite file that several
@@ -95,6 +107,8 @@ type Cache struct {
 
 type cacheEntry struct {
 	k       []byte
+	subj    []byte // see subjects; nil when the key names no email
+	dom     []byte // nil when the key names no domain
 	r       Result
 	seq     uint64
 	expires int64
@@ -128,6 +142,9 @@ func OpenCache(ctx context.Context, path string, ttl TTLPolicy) (_ *Cache, err e
 	}
 	if _, err := c.wdb.ExecContext(ctx, cacheSchema); err != nil {
 		return nil, c.dbErr("create schema in", err)
+	}
+	if err := c.migrateSubjects(ctx); err != nil {
+		return nil, err
 	}
 	if _, err := c.wdb.ExecContext(ctx, `DELETE FROM cache WHERE expires <= ?`, time.Now().UnixNano()); err != nil {
 		return nil, c.dbErr("purge", err)
@@ -209,6 +226,7 @@ func (c *Cache) Put(ctx context.Context, r Result) error {
 	}
 	r.Data = slices.Clone(r.Data)
 	e := cacheEntry{k: c.key.key(r.Kind, r.Key), r: r, expires: r.FetchedAt.Add(ttl).UnixNano()}
+	e.subj, e.dom = c.subjects(r.Kind, r.Key)
 	e.r.Key = ""
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -275,9 +293,10 @@ func (c *Cache) write(batch []cacheEntry) error {
 		return c.dbErr("begin write to", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO cache (k, kind, status, verdict, data, fetched, expires, sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	st, err := tx.PrepareContext(ctx, `INSERT INTO cache (k, kind, status, verdict, data, fetched, expires, sum, subj, dom) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (k) DO UPDATE SET kind = excluded.kind, status = excluded.status, verdict = excluded.verdict,
-		data = excluded.data, fetched = excluded.fetched, expires = excluded.expires, sum = excluded.sum`)
+		data = excluded.data, fetched = excluded.fetched, expires = excluded.expires, sum = excluded.sum,
+		subj = excluded.subj, dom = excluded.dom`)
 	if err != nil {
 		return c.dbErr("write to", err)
 	}
@@ -289,7 +308,7 @@ func (c *Cache) write(batch []cacheEntry) error {
 		}
 		f := e.r.FetchedAt.UnixNano()
 		if _, err := st.ExecContext(ctx, e.k, e.r.Kind, e.r.Status, e.r.Verdict, data, f, e.expires,
-			resultSum(e.k, e.r.Kind, e.r.Status, e.r.Verdict, data, f)); err != nil {
+			resultSum(e.k, e.r.Kind, e.r.Status, e.r.Verdict, data, f), e.subj, e.dom); err != nil {
 			return c.dbErr("write to", err)
 		}
 	}

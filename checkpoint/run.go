@@ -10,8 +10,9 @@ import (
 // ForRun presents the ledger as the pipeline.Ledger a run writes through.
 func (l *Ledger) ForRun() pipeline.Ledger { return runLedger{l} }
 
-// ForRun presents the cache as a pipeline.Cache.
-func (c *Cache) ForRun() pipeline.Cache { return runCache{c} }
+// ForRun presents the cache as a pipeline.Cache whose answers are those of
+// scope (see CacheScope).
+func (c *Cache) ForRun(scope CacheScope) pipeline.Cache { return runCache{c, scope} }
 
 type runLedger struct{ l *Ledger }
 
@@ -55,18 +56,24 @@ func (a runLedger) Commit(ctx context.Context, p pipeline.Progress) error {
 	})
 }
 
-type runCache struct{ c *Cache }
+type runCache struct {
+	c     *Cache
+	scope CacheScope
+}
 
 func (a runCache) Get(ctx context.Context, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
-	r, err := a.c.Get(ctx, string(kind), key)
+	r, err := a.c.Get(ctx, string(kind), a.scope.key(string(kind), key))
 	if err != nil || r == nil {
 		return nil, err
 	}
+	r.Key = key
 	return stored(r), nil
 }
 
 func (a runCache) Put(ctx context.Context, r pipeline.StoredResult) error {
-	return a.c.Put(ctx, result(r))
+	cr := result(r)
+	cr.Key = a.scope.key(cr.Kind, cr.Key)
+	return a.c.Put(ctx, cr)
 }
 
 func pendingIDs(ids []pipeline.PendingID) []PendingID {

@@ -423,7 +423,7 @@ func TestRestartPaysOnlyForFailures(t *testing.T) {
 	}
 	defer cache.Close()
 	cfg, _ := h.config(input, pipeline.Stages{Verify: true})
-	cfg.Cache = cache.ForRun()
+	cfg.Cache = cache.ForRun(nil)
 	_, sum, err := run(t, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +444,7 @@ func TestRestartPaysOnlyForFailures(t *testing.T) {
 	defer func() { clean.Close(); ts.Close() }()
 	h.url = ts.URL
 	cfg, _ = h.config(input, pipeline.Stages{Verify: true})
-	cfg.Cache = cache.ForRun()
+	cfg.Cache = cache.ForRun(nil)
 	_, sum, err = run(t, cfg)
 	if err != nil {
 		t.Fatal(err)

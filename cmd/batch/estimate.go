@@ -45,7 +45,11 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 		defer cc.Close()
-		cache = cc.ForRun()
+		key, err := c.apiKey(e.Getenv)
+		if err != nil {
+			return err
+		}
+		cache = cc.ForRun(cacheScope(&c.JobFlags, key))
 	}
 	est := estimate{CacheHits: map[string]int64{}, Calls: map[string]int64{}, UniqueLookups: map[string]int64{}}
 	seen := map[uint64]struct{}{}

@@ -235,3 +235,42 @@ func TestEchoedKeyIsRedacted(t *testing.T) {
 		return nil
 	})
 }
+
+// Finding 17.5: the cache answers only runs that would get the same answer
+// from the API: same base URL, same tenant (API key), same options.
+func TestCacheScopedToURLKeyAndOptions(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	unique := contactsCSV(t, in, 40, 0, 0, 36)
+	cache := filepath.Join(dir, "cache.db")
+	n := 0
+	run := func(em *emulator, key string, extra ...string) {
+		t.Helper()
+		n++
+		args := append([]string{"run", "-i", in, "-o", filepath.Join(dir, fmt.Sprintf("out%d.csv", n)), "--cache", cache, "--progress", "none"}, extra...)
+		cmd := batchCmd(t, em.URL, args...)
+		cmd.Env = append(cmd.Env, "CUSTOMEROS_API_KEY="+key)
+		if b, err := cmd.CombinedOutput(); exitStatus(t, err) != ExitOK {
+			t.Fatalf("run %d: %v\n%s", n, err, b)
+		}
+	}
+	first := startEmulator(t, sandbox.DefaultOptions())
+	run(first, "key-one", "--verify", "--enrich-person")
+	run(first, "key-one", "--verify", "--enrich-person")
+	if got := first.requests(sandbox.EpVerify); got != int64(unique) {
+		t.Fatalf("same URL, key and options: %d verify calls over two runs, want %d (the second from the cache)", got, unique)
+	}
+	run(first, "key-one", "--enrich-person", "--include-mobile")
+	if got := first.requests(sandbox.EpPerson); got < int64(2*unique) {
+		t.Errorf("--include-mobile was served answers cached without it: %d person calls, want %d", got, 2*unique)
+	}
+	run(first, "key-two", "--verify")
+	if got := first.requests(sandbox.EpVerify); got != int64(2*unique) {
+		t.Errorf("another API key was served the first key's answers: %d verify calls, want %d", got, 2*unique)
+	}
+	other := startEmulator(t, sandbox.DefaultOptions())
+	run(other, "key-one", "--verify")
+	if got := other.requests(sandbox.EpVerify); got != int64(unique) {
+		t.Errorf("a run against another URL was served the first URL's answers: %d verify calls there, want %d", got, unique)
+	}
+}

@@ -238,7 +238,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 		defer cc.Close()
-		cache = cc.ForRun()
+		cache = cc.ForRun(cacheScope(&c.JobFlags, key))
 	}
 
 	pacer := pace.New(c.Rate)
