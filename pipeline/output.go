@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -195,9 +196,9 @@ type want struct {
 
 // Done records the outcome and hands the record on when it was the last
 // one outstanding (lookup.Waiter).
-func (l *want) Done(a *lookup.Answer, err error) {
+func (l *want) Done(ctx context.Context, a *lookup.Answer, err error) {
 	l.res, l.err = a, err
-	l.rec.run.lookupDone(l.rec)
+	l.rec.run.lookupDone(ctx, l.rec)
 }
 
 // want returns rec's lookup of kind k.

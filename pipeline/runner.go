@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -105,17 +106,21 @@ type Runner struct {
 	cfg  Config
 	cols []column
 
+	// window holds a slot for every row between the reader and the
+	// writer: it bounds how far the reader runs ahead of the oldest row not
+	// yet written.
 	window chan struct{}
-	mxJobs chan *record // rows to plan on MX workers; nil without cfg.MX
-	ready  chan *record
+	// ready carries planned rows whose lookups are all answered to the
+	// writer. The planners and the lookup engine send on it; it is closed
+	// once all of them are done.
+	ready chan *record
+	// end is the number of rows of the whole input, once the reader
+	// reached its end; -1 before.
+	end atomic.Int64
 
 	// budget holds the paid-call allowance and the stop switch.
 	budget *lookup.Budget
 	engine *lookup.Engine
-
-	busy     atomic.Int64 // rows being planned on MX workers
-	readDone atomic.Bool
-	inNext   atomic.Bool // the reader waits on the input (stdin can block)
 
 	stats *Stats
 }
@@ -166,9 +171,7 @@ func New(cfg Config) (*Runner, error) {
 		stats:  newStats(cfg.Resume.Counters),
 	}
 	r.stats.seq.Store(cfg.Resume.Seq)
-	if cfg.MX != nil {
-		r.mxJobs = make(chan *record)
-	}
+	r.end.Store(-1)
 	r.engine = lookup.New(lookup.Config{
 		Ledger: cfg.Ledger, Cache: cfg.Cache, API: cfg.API,
 		Budget: r.budget, Count: r.stats.count, Bill: r.stats.bill, Logger: cfg.Logger,
@@ -214,19 +217,42 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		return Summary{}, err
 	}
 
-	total := make(chan int64, 1)
-	g.Go(func() error { return r.read(gctx, total) })
-	if r.mxJobs != nil {
-		for range r.cfg.Workers {
-			g.Go(func() error { return r.mxWork(gctx) })
-		}
+	// The stages, each closing what it sends on (the errgroup pipeline
+	// pattern): the reader closes rows; the planners and the engine feed
+	// ready, closed when all of them have returned; the writer ends when
+	// ready is closed.
+	rows := make(chan *record, rowBuffer)
+	g.Go(func() error { return r.read(gctx, rows) })
+	planners := 1
+	if r.cfg.MX != nil {
+		planners = r.cfg.Workers // planning waits for DNS: plan rows concurrently
 	}
-	r.engine.Start(gctx, g)
+	var planning sync.WaitGroup
+	for range planners {
+		planning.Add(1)
+		g.Go(func() error {
+			defer planning.Done()
+			r.planRows(gctx, rows)
+			return nil
+		})
+	}
+	engineDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(engineDone)
+		return r.engine.Run(gctx)
+	})
+	g.Go(func() error {
+		planning.Wait()
+		r.engine.InputDone()
+		<-engineDone
+		close(r.ready)
+		return nil
+	})
 	var finished bool
 	g.Go(func() error {
-		defer cancelWork() // the writer decides when everything is done
+		defer cancelWork() // nothing is left to wait for once the writer returns
 		var err error
-		finished, err = r.write(gctx, total)
+		finished, err = r.write(gctx)
 		return err
 	})
 	err := g.Wait()
@@ -254,14 +280,15 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	return r.summary(start), nil
 }
 
-// read plans every row: it reads, normalizes, checks locally and requests
-// the lookups each row needs. It sends the number of rows on total when
-// the input ends.
-func (r *Runner) read(ctx context.Context, total chan<- int64) error {
-	defer func() {
-		r.readDone.Store(true)
-		r.engine.InputDone()
-	}()
+// rowBuffer is the number of read rows waiting for a planner.
+const rowBuffer = 64
+
+// read reads rows into records and sends them on rows, which it closes
+// when the input ends (setting r.end), when the run stops or when ctx
+// ends. It takes a window slot per row first, so that it never runs more
+// than Window rows ahead of the writer.
+func (r *Runner) read(ctx context.Context, rows chan<- *record) error {
+	defer close(rows)
 	seq := r.cfg.Resume.Seq
 	for {
 		select {
@@ -271,61 +298,57 @@ func (r *Runner) read(ctx context.Context, total chan<- int64) error {
 		case <-ctx.Done():
 			return nil
 		}
-		r.inNext.Store(true)
 		row, err := r.cfg.Source.Next(ctx)
-		r.inNext.Store(false)
 		if errors.Is(err, io.EOF) {
 			<-r.window
-			total <- seq
+			r.end.Store(seq)
 			return nil
 		}
+		var rec *record
 		var rowErr *RowError
-		if errors.As(err, &rowErr) {
-			rec := &record{seq: seq, row: Row{Line: rowErr.Line, Origin: rowErr.Origin, Cursor: rowErr.Cursor}, run: r}
+		switch {
+		case errors.As(err, &rowErr):
+			rec = &record{seq: seq, row: Row{Line: rowErr.Line, Origin: rowErr.Origin, Cursor: rowErr.Cursor}, run: r}
 			rec.reject = &Reject{Seq: seq, Line: rowErr.Line, Origin: rowErr.Origin, Reason: rowErr.Reason, Raw: rowErr.Raw}
-			seq++
-			r.stats.read.Add(1)
-			r.ready <- rec
-			continue
-		}
-		if err != nil {
+		case err != nil:
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("read input: %w", err)
+		default:
+			rec = &record{seq: seq, row: row, run: r}
 		}
-		rec := &record{seq: seq, row: row, run: r}
 		seq++
 		r.stats.read.Add(1)
-		if r.mxJobs == nil {
-			r.plan(ctx, rec)
-			continue
-		}
-		// With --check-mx, planning waits for DNS: MX workers plan rows
-		// concurrently (the writer restores input order). The row counts
-		// as busy from here, so a stop waits for it.
-		r.busy.Add(1)
 		select {
-		case r.mxJobs <- rec:
+		case rows <- rec:
 		case <-r.budget.Done():
-			r.busy.Add(-1)
 			return nil
 		case <-ctx.Done():
-			r.busy.Add(-1)
 			return nil
 		}
 	}
 }
 
-// mxWork plans rows whose checks include an MX lookup.
-func (r *Runner) mxWork(ctx context.Context) error {
+// planRows plans the records read until rows is closed or the run stops.
+// It does not wait for the reader once the run stops: a reader blocked on
+// its input (stdin) plans nothing more this run.
+func (r *Runner) planRows(ctx context.Context, rows <-chan *record) {
 	for {
 		select {
-		case rec := <-r.mxJobs:
+		case rec, ok := <-rows:
+			if !ok {
+				return
+			}
+			if rec.reject != nil {
+				r.toWriter(ctx, rec)
+				continue
+			}
 			r.plan(ctx, rec)
-			r.busy.Add(-1) // added by the reader
+		case <-r.budget.Done():
+			return
 		case <-ctx.Done():
-			return nil
+			return
 		}
 	}
 }
@@ -335,8 +358,7 @@ func (r *Runner) plan(ctx context.Context, rec *record) {
 	rec.contact = contact.Normalize(rec.row.Contact, r.cfg.Checker.NotCompany)
 	if !r.cfg.Shard.OwnsRow(rec.contact, rec.seq) {
 		rec.otherShard = true
-		rec.waiting.Store(1)
-		r.lookupDone(rec)
+		r.toWriter(ctx, rec)
 		return
 	}
 	if rec.contact.Email != "" {
@@ -358,7 +380,7 @@ func (r *Runner) plan(ctx context.Context, rec *record) {
 		r.engine.Request(ctx, lookup.Request{Kind: lk.Kind, Key: lk.Key, For: rec.seq,
 			FirstName: rec.contact.FirstName, LastName: rec.contact.LastName}, rec.want(lk.Kind))
 	}
-	r.lookupDone(rec)
+	r.lookupDone(ctx, rec)
 }
 
 // Lookup is one API lookup a row needs: its kind and the key that
@@ -397,56 +419,58 @@ func Lookups(c contact.Contact, checks contact.Checks, st Stages, sendInvalid bo
 }
 
 // lookupDone drops one of rec's outstanding lookups and hands rec to the
-// writer when none is left. The ready channel holds a slot for every row
-// in the window, so the send never blocks.
-func (r *Runner) lookupDone(rec *record) {
+// writer when none is left.
+func (r *Runner) lookupDone(ctx context.Context, rec *record) {
 	if rec.waiting.Add(-1) == 0 {
-		r.ready <- rec
+		r.toWriter(ctx, rec)
 	}
 }
 
-// write writes finished records in input order and commits periodically.
-// It reports whether every row was written.
-func (r *Runner) write(ctx context.Context, total <-chan int64) (bool, error) {
+// toWriter hands a finished record to the writer, unless ctx ends first
+// (the run is failing or out of grace: the record is not written).
+func (r *Runner) toWriter(ctx context.Context, rec *record) {
+	select {
+	case r.ready <- rec:
+	case <-ctx.Done():
+	}
+}
+
+// write writes finished records in input order and commits periodically,
+// until ready is closed or ctx ends. It reports whether every row of the
+// input was written.
+func (r *Runner) write(ctx context.Context) (bool, error) {
 	next := r.cfg.Resume.Seq
-	end := int64(-1)
 	r.stats.cursor = r.cfg.Resume.Cursor
 	r.stats.sinkPos, r.stats.rejectPos = r.cfg.Resume.SinkPos, r.cfg.Resume.RejectPos
 	var h recordHeap
 	dirty := 0
 	ticker := time.NewTicker(r.cfg.CommitInterval)
 	defer ticker.Stop()
-	var quiet <-chan time.Time // polls for quiescence after a stop
-
-	flush := func() error {
-		for h.Len() > 0 && h[0].seq == next {
-			rec := heap.Pop(&h).(*record)
-			if err := r.emit(ctx, rec); err != nil {
-				return err
-			}
-			next++
-			dirty++
-			<-r.window
-		}
-		if dirty >= r.cfg.CommitRows {
-			dirty = 0
-			return r.commit(ctx, next)
-		}
-		return nil
-	}
-	stopCh := r.budget.Done()
 	for {
-		if end >= 0 && next == end {
-			return true, r.commit(ctx, next)
-		}
 		select {
-		case rec := <-r.ready:
-			heap.Push(&h, rec)
-			if err := flush(); err != nil {
-				return false, err
+		case rec, ok := <-r.ready:
+			if !ok {
+				// Nothing can become ready any more: what could be written
+				// in order was; commit it. The run finished if that is
+				// every row of the input.
+				end := r.end.Load()
+				return end >= 0 && next == end, r.commit(ctx, next)
 			}
-		case n := <-total:
-			end = n
+			heap.Push(&h, rec)
+			for h.Len() > 0 && h[0].seq == next {
+				if err := r.emit(ctx, heap.Pop(&h).(*record)); err != nil {
+					return false, err
+				}
+				next++
+				dirty++
+				<-r.window // taken by the reader for this row
+			}
+			if dirty >= r.cfg.CommitRows {
+				dirty = 0
+				if err := r.commit(ctx, next); err != nil {
+					return false, err
+				}
+			}
 		case <-ticker.C:
 			if dirty > 0 {
 				dirty = 0
@@ -454,30 +478,6 @@ func (r *Runner) write(ctx context.Context, total <-chan int64) (bool, error) {
 					return false, err
 				}
 			}
-		case <-stopCh:
-			stopCh = nil
-			t := time.NewTicker(10 * time.Millisecond)
-			defer t.Stop()
-			quiet = t.C
-		case <-quiet:
-			// A reader blocked on its input plans nothing more this run.
-			if !(r.readDone.Load() || r.inNext.Load()) || r.busy.Load() != 0 || r.engine.Busy() != 0 {
-				continue
-			}
-			// Nothing can become ready any more: write what is, commit, stop.
-		drain:
-			for {
-				select {
-				case rec := <-r.ready:
-					heap.Push(&h, rec)
-				default:
-					break drain
-				}
-			}
-			if err := flush(); err != nil {
-				return false, err
-			}
-			return end >= 0 && next == end, r.commit(ctx, next)
 		case <-ctx.Done():
 			// Out of grace (or failing): still record what was written.
 			if err := r.commit(context.WithoutCancel(ctx), next); err != nil {

@@ -47,13 +47,18 @@ func (b *bulker) add(ctx context.Context, key string, seq int64) error {
 }
 
 // run uploads partial batches once they have waited BulkLinger, or as soon
-// as the input is exhausted.
+// as the input is exhausted. It returns when every key rows wait for is
+// answered or the run stops (keys not uploaded wait for the next run).
 func (b *bulker) run(ctx context.Context) error {
 	t := time.NewTicker(b.rv.e.cfg.BulkLinger / 4)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
+		case <-b.rv.e.drained:
+			return nil
+		case <-b.rv.e.cfg.Budget.Done():
+			return nil
 		case <-ctx.Done():
 			return nil
 		}
@@ -65,10 +70,7 @@ func (b *bulker) run(ctx context.Context) error {
 		}
 		b.mu.Unlock()
 		if batch != nil {
-			b.rv.e.busy.Add(1)
-			err := b.submit(ctx, batch, fors)
-			b.rv.e.busy.Add(-1)
-			if err != nil {
+			if err := b.submit(ctx, batch, fors); err != nil {
 				return err
 			}
 		}
@@ -94,7 +96,7 @@ func (b *bulker) submit(ctx context.Context, keys []string, fors []int64) error 
 		}
 		e.cfg.Count("lookup_errors", int64(len(keys)))
 		for _, k := range keys {
-			b.rv.complete(k, nil, fmt.Errorf("bulk upload: %w", err))
+			b.rv.complete(ctx, k, nil, fmt.Errorf("bulk upload: %w", err))
 		}
 		return nil
 	}
@@ -150,7 +152,7 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 				return err
 			}
 			for _, k := range it.keys {
-				b.rv.complete(k, nil, fmt.Errorf("bulk job %s: %w", it.handle, err))
+				b.rv.complete(ctx, k, nil, fmt.Errorf("bulk job %s: %w", it.handle, err))
 			}
 			return nil
 		}
@@ -160,7 +162,7 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 	if now.Sub(it.created) >= e.cfg.AsyncTimeout {
 		// Written as errors; the job stays in the ledger for a later run.
 		for _, k := range it.keys {
-			b.rv.complete(k, nil, fmt.Errorf("bulk job %s not completed within --async-timeout", it.handle))
+			b.rv.complete(ctx, k, nil, fmt.Errorf("bulk job %s not completed within --async-timeout", it.handle))
 		}
 		return nil
 	}
@@ -182,7 +184,7 @@ func (b *bulker) join(ctx context.Context, it *pollItem, res []customeros.Verifi
 	for i, k := range it.keys {
 		v, ok := byEmail[k]
 		if !ok {
-			b.rv.complete(k, nil, fmt.Errorf("address missing from bulk job %s results", it.handle))
+			b.rv.complete(ctx, k, nil, fmt.Errorf("address missing from bulk job %s results", it.handle))
 			continue
 		}
 		a, err := verifyAnswer(k, v, it.fors[i])

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,19 +71,26 @@ type Request struct {
 
 // A Waiter receives the outcome of one requested lookup: Done is called
 // exactly once per Request it was passed with, from any goroutine, unless
-// the run stops first. a is shared between waiters and must not be
-// modified.
+// the run stops first; ctx is the engine's. a is shared between waiters
+// and must not be modified.
 type Waiter interface {
-	Done(a *Answer, err error)
+	Done(ctx context.Context, a *Answer, err error)
 }
 
-// Engine answers lookups. Create it with New, call Restore, then Start.
+// Engine answers lookups. Create it with New, call Restore, then Run; call
+// Request from any number of goroutines and InputDone once no Request
+// will follow.
 type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	busy      atomic.Int64 // jobs being worked on (API calls, ledger/cache lookups)
+	// waited counts the keys in flight that rows wait for. Once the input
+	// is done and it drops to zero, drained is closed and the engine's
+	// goroutines return.
+	waited    atomic.Int64
 	inputDone atomic.Bool
+	drainOnce sync.Once
+	drained   chan struct{}
 
 	stored    *bloom // keys stored this run, when cfg.Fresh
 	resolvers map[Kind]*resolver
@@ -97,7 +105,7 @@ func New(cfg Config) *Engine {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, polls: newScheduler(), pollJobs: make(chan *pollItem),
-		resolvers: map[Kind]*resolver{}}
+		resolvers: map[Kind]*resolver{}, drained: make(chan struct{})}
 	if cfg.Fresh {
 		e.stored = newBloom()
 	}
@@ -113,8 +121,13 @@ func New(cfg Config) *Engine {
 	return e
 }
 
-// Start launches the engine's workers in g. They run until ctx ends.
-func (e *Engine) Start(ctx context.Context, g *errgroup.Group) {
+// Run works on lookups until every requested key is answered after
+// InputDone, or, once the run stops, until the work in hand is done (keys
+// left unanswered stay so; durable poll handles wait for the next run), or
+// until ctx ends. Its error is a failure that must end the run (the ledger
+// failing); a stop is not an error.
+func (e *Engine) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
 	for _, rv := range e.resolvers {
 		rv.start(ctx, g)
 	}
@@ -125,6 +138,7 @@ func (e *Engine) Start(ctx context.Context, g *errgroup.Group) {
 	for range e.cfg.Workers {
 		g.Go(func() error { return e.pollWork(ctx) })
 	}
+	return g.Wait()
 }
 
 // Request asks for req's answer: w.Done is called with it once it is known.
@@ -134,12 +148,30 @@ func (e *Engine) Request(ctx context.Context, req Request, w Waiter) {
 	e.resolvers[req.Kind].request(ctx, req, w)
 }
 
-// InputDone says no new Requests will come: bulk jobs upload what they hold.
-func (e *Engine) InputDone() { e.inputDone.Store(true) }
+// InputDone says no Request will follow: bulk jobs upload what they hold,
+// and Run returns once the keys rows wait for are answered.
+func (e *Engine) InputDone() {
+	e.inputDone.Store(true)
+	e.checkDrained()
+}
 
-// Busy reports how many jobs are being worked on (calls, ledger and cache
-// reads).
-func (e *Engine) Busy() int64 { return e.busy.Load() }
+// waitFor counts one more key in flight that rows wait for.
+func (e *Engine) waitFor() { e.waited.Add(1) }
+
+// answered counts one key rows waited for as answered.
+func (e *Engine) answered() {
+	e.waited.Add(-1)
+	e.checkDrained()
+}
+
+// checkDrained closes drained once the input is done and no row waits for
+// a key. Both sides of the race (the last answer, InputDone) check after
+// their own write, so one of them sees both.
+func (e *Engine) checkDrained() {
+	if e.inputDone.Load() && e.waited.Load() == 0 {
+		e.drainOnce.Do(func() { close(e.drained) })
+	}
+}
 
 // Parked reports the number of lookups waiting for a poll or a retry.
 func (e *Engine) Parked() int { return e.polls.len() }
@@ -199,6 +231,10 @@ func (e *Engine) pollWork(ctx context.Context) error {
 		var it *pollItem
 		select {
 		case it = <-e.pollJobs:
+		case <-e.drained:
+			return nil
+		case <-e.cfg.Budget.Done():
+			return nil
 		case <-ctx.Done():
 			return nil
 		}
@@ -212,14 +248,12 @@ func (e *Engine) pollWork(ctx context.Context) error {
 			}
 			continue
 		}
-		e.busy.Add(1)
 		var err error
 		if it.kind == KindVerify {
 			err = e.bulk.poll(ctx, it)
 		} else {
 			err = e.resolvers[KindPerson].pollPerson(ctx, it)
 		}
-		e.busy.Add(-1)
 		if err != nil {
 			return err
 		}

@@ -55,7 +55,9 @@ func (s *scheduler) len() int {
 	return len(s.items)
 }
 
-// run dispatches due polls until ctx ends.
+// run dispatches due polls until every key rows wait for is answered, the
+// run stops (parked handles stay in the ledger for the next run) or ctx
+// ends.
 func (s *scheduler) run(ctx context.Context, e *Engine) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -72,11 +74,12 @@ func (s *scheduler) run(ctx context.Context, e *Engine) error {
 		}
 		s.mu.Unlock()
 		if due != nil {
-			if e.cfg.Budget.Stopping() {
-				continue // parked handles stay in the ledger for the next run
-			}
 			select {
 			case e.pollJobs <- due:
+			case <-e.drained:
+				return nil
+			case <-e.cfg.Budget.Done():
+				return nil
 			case <-ctx.Done():
 				return nil
 			}
@@ -86,6 +89,10 @@ func (s *scheduler) run(ctx context.Context, e *Engine) error {
 		select {
 		case <-timer.C:
 		case <-s.wake:
+		case <-e.drained:
+			return nil
+		case <-e.cfg.Budget.Done():
+			return nil
 		case <-ctx.Done():
 			return nil
 		}

@@ -60,16 +60,20 @@ func (rv *resolver) start(ctx context.Context, g *errgroup.Group) {
 func (rv *resolver) request(ctx context.Context, req Request, w Waiter) {
 	rv.mu.Lock()
 	if f, ok := rv.flights[req.Key]; ok {
+		if len(f.waiters) == 0 {
+			rv.e.waitFor() // an adopted poll handle a row now waits for
+		}
 		f.waiters = append(f.waiters, w)
 		rv.mu.Unlock()
 		return
 	}
 	if err, ok := rv.failed[req.Key]; ok {
 		rv.mu.Unlock()
-		w.Done(nil, err)
+		w.Done(ctx, nil, err)
 		return
 	}
 	rv.flights[req.Key] = &flight{waiters: []Waiter{w}}
+	rv.e.waitFor()
 	rv.mu.Unlock()
 	select {
 	case rv.jobs <- job{req: req}:
@@ -92,42 +96,63 @@ func (rv *resolver) adopt(key string) {
 const maxFailed = 100_000
 
 // fail completes key with err and remembers the failure for later rows.
-func (rv *resolver) fail(key string, err error) {
+func (rv *resolver) fail(ctx context.Context, key string, err error) {
 	rv.mu.Lock()
 	if len(rv.failed) < maxFailed {
 		rv.failed[key] = err
 	}
 	rv.mu.Unlock()
-	rv.complete(key, nil, err)
+	rv.complete(ctx, key, nil, err)
 }
 
 // complete hands the answer (or error) to every waiter of key.
-func (rv *resolver) complete(key string, a *Answer, err error) {
+func (rv *resolver) complete(ctx context.Context, key string, a *Answer, err error) {
 	rv.mu.Lock()
 	f := rv.flights[key]
 	delete(rv.flights, key)
 	rv.mu.Unlock()
-	if f == nil {
+	if f == nil || len(f.waiters) == 0 {
 		return
 	}
 	for _, w := range f.waiters {
-		w.Done(a, err)
+		w.Done(ctx, a, err)
 	}
+	rv.e.answered()
 }
 
+// work handles jobs until every key rows wait for is answered, or the run
+// stops (then it finishes the jobs already queued: those answered by the
+// ledger or the cache still complete their rows; no new call is made).
 func (rv *resolver) work(ctx context.Context) error {
 	for {
 		var j job
 		select {
 		case j = <-rv.jobs:
+		case <-rv.e.drained:
+			return nil
+		case <-rv.e.cfg.Budget.Done():
+			return rv.finish(ctx)
 		case <-ctx.Done():
 			return nil
 		}
-		rv.e.busy.Add(1)
-		err := rv.handle(ctx, j)
-		rv.e.busy.Add(-1)
-		if err != nil {
+		if err := rv.handle(ctx, j); err != nil {
 			return err
+		}
+	}
+}
+
+// finish handles the jobs queued when the run stopped.
+func (rv *resolver) finish(ctx context.Context) error {
+	for {
+		select {
+		case j := <-rv.jobs:
+			if err := rv.handle(ctx, j); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		default:
+			return nil
 		}
 	}
 }
@@ -145,7 +170,7 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		if err != nil {
 			return err
 		}
-		rv.complete(key, a, nil)
+		rv.complete(ctx, key, a, nil)
 		return nil
 	}
 	if done, err := rv.fromCache(ctx, j.req); done || err != nil {
@@ -176,7 +201,7 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 			return nil // the run is stopping; the row stays unwritten
 		}
 		e.cfg.Count("lookup_errors", 1)
-		rv.fail(key, err)
+		rv.fail(ctx, key, err)
 		return nil
 	}
 	if a == nil {
@@ -216,7 +241,7 @@ func (rv *resolver) fromCache(ctx context.Context, req Request) (bool, error) {
 	if e.stored != nil {
 		e.stored.add(rv.kind, req.Key)
 	}
-	rv.complete(req.Key, a, nil)
+	rv.complete(ctx, req.Key, a, nil)
 	return true, nil
 }
 
@@ -234,7 +259,7 @@ func (rv *resolver) store(ctx context.Context, key string, a *Answer, done ...Pe
 			e.log.Warn("cache write", "err", err)
 		}
 	}
-	rv.complete(key, a, nil)
+	rv.complete(ctx, key, a, nil)
 	return nil
 }
 
@@ -341,7 +366,7 @@ func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
 				return err
 			}
 			e.cfg.Count("lookup_errors", 1)
-			rv.complete(it.key, nil, err)
+			rv.complete(ctx, it.key, nil, err)
 			return nil
 		}
 		e.log.Warn("poll", "err", err)
@@ -378,11 +403,11 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 					e.stored.add(rv.kind, it.key)
 				}
 				e.cfg.Count("async_timeouts", 1)
-				rv.complete(it.key, a, nil)
+				rv.complete(ctx, it.key, a, nil)
 				return
 			}
 		}
-		rv.complete(it.key, nil, errors.New("async lookup timed out"))
+		rv.complete(ctx, it.key, nil, errors.New("async lookup timed out"))
 		return
 	}
 	it.interval = min(time.Duration(float64(it.interval)*1.5), e.cfg.PollMax)
