@@ -56,10 +56,20 @@ func (a runLedger) Commit(ctx context.Context, p pipeline.Progress) error {
 	})
 }
 
+// resultStore is what runCache adapts: Cache and PGCache.
+type resultStore interface {
+	Get(ctx context.Context, kind, key string) (*Result, error)
+	Put(ctx context.Context, r Result) error
+}
+
 type runCache struct {
-	c     *Cache
+	c     resultStore
 	scope CacheScope
 }
+
+// ForRun presents the shared cache as a pipeline.Cache whose answers are
+// those of scope (see CacheScope).
+func (c *PGCache) ForRun(scope CacheScope) pipeline.Cache { return runCache{c, scope} }
 
 func (a runCache) Get(ctx context.Context, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
 	r, err := a.c.Get(ctx, string(kind), a.scope.key(string(kind), key))

@@ -55,10 +55,11 @@ type JobFlags struct {
 	APIKeyFile   string `help:"File holding the API key (else CUSTOMEROS_API_KEY). Never pass the key on the command line." env:"CUSTOMEROS_API_KEY_FILE" type:"path" name:"api-key-file"`
 	InsecureHTTP bool   `help:"Allow plain http to an API URL off loopback (the key then travels in cleartext; a warning is printed)." name:"insecure-http"`
 
-	Cache    string `help:"Result cache shared across runs (default: the user cache dir)." type:"path"`
-	NoCache  bool   `help:"Neither read nor write the result cache."`
-	Refresh  bool   `help:"Ignore cached answers (fresh ones are still cached)."`
-	CacheTTL string `help:"Cache time-to-live per verdict, e.g. deliverable=720h,unknown=24h,default=168h." name:"cache-ttl"`
+	Cache    string        `help:"Result cache shared across runs: a file (default: in the user cache dir) or postgres://… (shared by the shards of a job)."`
+	NoCache  bool          `help:"Neither read nor write the result cache."`
+	ClaimTTL time.Duration `help:"With a postgres:// cache: how long a key claimed by one process keeps others from paying for it (a killed process's claims are taken over after this)." default:"2m" name:"claim-ttl"`
+	Refresh  bool          `help:"Ignore cached answers (fresh ones are still cached)."`
+	CacheTTL string        `help:"Cache time-to-live per verdict, e.g. deliverable=720h,unknown=24h,default=168h." name:"cache-ttl"`
 }
 
 // RunCmd is `batch run`.

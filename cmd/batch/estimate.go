@@ -40,7 +40,7 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 	defer src.Close()
 	var cache pipeline.Cache
 	if !c.NoCache && !c.Refresh {
-		cc, err := openCache(ctx, &c.JobFlags)
+		cc, err := openCache(ctx, &c.JobFlags, false)
 		if err != nil {
 			return err
 		}

@@ -233,7 +233,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 
 	var cache pipeline.Cache
 	if !c.NoCache {
-		cc, err := openCache(ctx, &c.JobFlags)
+		cc, err := openCache(ctx, &c.JobFlags, true)
 		if err != nil {
 			return err
 		}

@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/contactbatch/batch/customeros/sandbox"
 )
@@ -171,4 +176,100 @@ func TestShardsFromJobCompletionIndex(t *testing.T) {
 	if got := em.requests(sandbox.EpVerify); got != 50 {
 		t.Errorf("verify calls = %d, want 50", got)
 	}
+}
+
+// pgSchema returns the test database's URL with connections confined to a
+// fresh schema (dropped at the end), so that the cache and output tables of
+// this test are its own.
+func pgSchema(t *testing.T) string {
+	t.Helper()
+	dsn := postgresDSN(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "shard_t_" + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Exec("DROP SCHEMA " + schema + " CASCADE")
+		db.Close()
+	})
+	return dsn + "&search_path=" + schema
+}
+
+// TestShardsSharePostgres is a Kubernetes Indexed Job on one machine: three
+// shards at once, with a duplicate of one index running beside it (two pods
+// of one index), share answers and output in PostgreSQL; one shard is killed
+// with SIGKILL and restarted on an empty state directory, as a rescheduled
+// pod would be. The table equals a single run's, and the emulator bills
+// each key once but for calls in flight at the kill.
+func TestShardsSharePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	pg := pgSchema(t)
+	opts := sandbox.DefaultOptions()
+	opts.AsyncFraction, opts.AsyncDelay = 0.3, 200*time.Millisecond
+	opts.Latency = 5 * time.Millisecond
+	em := startEmulator(t, opts)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	shardInput(t, in)
+	stages := []string{"--verify", "--enrich-person", "--enrich-org", "--progress", "none", "--workers", "4"}
+
+	ref := startEmulator(t, opts)
+	mustRun(t, ref.URL, append([]string{"run", "-i", in, "-o", pg, "--table", "single", "--no-cache"}, stages...)...)
+	want := dumpPostgres(t, pg, "single")
+
+	shardArgs := func(i int, state string) []string {
+		return append([]string{"run", "-i", in, "-o", pg, "--table", "sharded", "--cache", pg, "--claim-ttl", "3s",
+			"--shard", fmt.Sprintf("%d/3", i), "--state", filepath.Join(dir, state)}, stages...)
+	}
+	var wg sync.WaitGroup
+	results := make([]result, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i == 2 {
+				return // started below, to be killed
+			}
+			idx, state := i, fmt.Sprintf("state-%d", i)
+			if i == 3 {
+				idx, state = 1, "state-1-twin" // a second pod of index 1
+			}
+			results[i] = runBatch(t, em.URL, shardArgs(idx, state)...)
+		}()
+	}
+	victim := batchCmd(t, em.URL, shardArgs(2, "state-2")...)
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); em.Counters().Total < 150 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
+	victim.Process.Signal(syscall.SIGKILL)
+	victim.Wait()
+	wg.Wait()
+	for i, r := range results {
+		if i != 2 && r.code != 0 {
+			t.Fatalf("shard process %d: exit %d\n%s", i, r.code, r.stderr)
+		}
+	}
+	// The rescheduled pod: same index, empty disk.
+	mustRun(t, em.URL, shardArgs(2, "state-2-new")...)
+
+	got := dumpPostgres(t, pg, "sharded")
+	if got != want {
+		t.Errorf("the shards' table differs from a single run's:\n got %.600s\nwant %.600s", got, want)
+	}
+	// Each shard process holds at most 4 calls per stage in flight.
+	if rep := em.repeated(); rep > 3*4 {
+		t.Errorf("%d billable calls repeated; want at most the 12 in flight at the kill", rep)
+	}
+	t.Logf("billable %d (single run %d), repeated %d", em.billable(), ref.billable(), em.repeated())
 }

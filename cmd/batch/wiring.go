@@ -148,7 +148,28 @@ func redactURL(s string) string {
 	return s
 }
 
-func openCache(ctx context.Context, j *JobFlags) (*checkpoint.Cache, error) {
+// resultCache is a cache of answers across runs: a local SQLite file, or a
+// PostgreSQL database that the shards of a job share.
+type resultCache interface {
+	ForRun(scope checkpoint.CacheScope) pipeline.Cache
+	Close() error
+}
+
+// openCache opens --cache. A shared (PostgreSQL) cache claims the keys a
+// run misses so that other processes wait for its answer instead of paying
+// too; claims is false for commands that only look (estimate).
+func openCache(ctx context.Context, j *JobFlags, claims bool) (resultCache, error) {
+	ttl, err := parseTTL(j.CacheTTL)
+	if err != nil {
+		return nil, err
+	}
+	if isPostgres(j.Cache) {
+		c, err := checkpoint.OpenPGCache(ctx, j.Cache, ttl, checkpoint.PGCacheOptions{NoClaims: !claims, ClaimTTL: j.ClaimTTL})
+		if err != nil {
+			return nil, fmt.Errorf("open cache %s: %w", redactURL(j.Cache), err)
+		}
+		return c, nil
+	}
 	path := j.Cache
 	if path == "" {
 		dir, err := os.UserCacheDir()
@@ -157,15 +178,15 @@ func openCache(ctx context.Context, j *JobFlags) (*checkpoint.Cache, error) {
 		}
 		path = filepath.Join(dir, "batch", "cache.db")
 	}
-	ttl, err := parseTTL(j.CacheTTL)
-	if err != nil {
-		return nil, err
-	}
 	c, err := checkpoint.OpenCache(ctx, path, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("open cache %s: %w", path, err)
 	}
 	return c, nil
+}
+
+func isPostgres(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }
 
 // parseTTL reads --cache-ttl: verdict=duration pairs, "default" for the rest.

@@ -1,0 +1,225 @@
+package checkpoint_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/contactbatch/batch/checkpoint"
+)
+
+// pgSchemaURL returns a URL whose connections use a fresh schema of the
+// test database (dropped when the test ends), so that concurrent test runs
+// do not share cache tables. Without PostgreSQL the test skips, unless
+// BATCH_REQUIRE_SERVICES is set.
+func pgSchemaURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("BATCH_TEST_PG_DSN")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("BATCH_REQUIRE_SERVICES") != "" {
+			t.Fatalf("PostgreSQL: %v", err)
+		}
+		t.Skipf("PostgreSQL not reachable: %v", err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "cache_t_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		conn.Close(context.Background())
+	})
+	return base + "&search_path=" + schema
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func openPG(t *testing.T, url string, opts checkpoint.PGCacheOptions) *checkpoint.PGCache {
+	t.Helper()
+	c, err := checkpoint.OpenPGCache(context.Background(), url, checkpoint.DefaultTTLPolicy(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestPGCachePutGetExpire(t *testing.T) {
+	url := pgSchemaURL(t)
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := openPG(t, url, checkpoint.PGCacheOptions{Now: clock.Now, Owner: "a"})
+	if r, err := c.Get(ctx, "verify", "a@x.com"); r != nil || err != nil {
+		t.Fatalf("empty cache: %v, %v", r, err)
+	}
+	want := checkpoint.Result{Kind: "verify", Key: "a@x.com", Status: "found", Verdict: "unknown", Data: []byte(`{"v":1}`)}
+	if err := c.Put(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	// A second process sees it at once: Put is synchronous.
+	other := openPG(t, url, checkpoint.PGCacheOptions{Now: clock.Now, Owner: "b"})
+	got, err := other.Get(ctx, "verify", "a@x.com")
+	if err != nil || got == nil || string(got.Data) != `{"v":1}` || got.Verdict != "unknown" {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	clock.Add(25 * time.Hour) // "unknown" lives a day
+	if got, err := other.Get(ctx, "verify", "a@x.com"); got != nil || err != nil {
+		t.Fatalf("expired answer served: %+v, %v", got, err)
+	}
+}
+
+// TestPGCacheClaimWaitsForTheAnswer: a process that misses a key another
+// process has claimed waits and is handed that process's answer.
+func TestPGCacheClaimWaitsForTheAnswer(t *testing.T) {
+	url := pgSchemaURL(t)
+	ctx := context.Background()
+	a := openPG(t, url, checkpoint.PGCacheOptions{Owner: "a"})
+	if r, err := a.Get(ctx, "organization", "domain:x.com"); r != nil || err != nil {
+		t.Fatalf("first Get should miss and claim: %v, %v", r, err)
+	}
+	var waits atomic.Int32
+	b := openPG(t, url, checkpoint.PGCacheOptions{Owner: "b", Wait: func(ctx context.Context, d time.Duration) error {
+		if waits.Add(1) == 1 {
+			// b found a's live claim: a answers now.
+			return a.Put(ctx, checkpoint.Result{Kind: "organization", Key: "domain:x.com", Status: "found", Verdict: "found", Data: []byte(`{}`)})
+		}
+		return nil
+	}})
+	got, err := b.Get(ctx, "organization", "domain:x.com")
+	if err != nil || got == nil || got.Status != "found" {
+		t.Fatalf("b.Get = %+v, %v; want a's answer", got, err)
+	}
+	if waits.Load() != 1 {
+		t.Errorf("b waited %d times, want 1", waits.Load())
+	}
+}
+
+// TestPGCacheClaimTakenOverWhenExpired: a claimant that died leaves a
+// claim that another process takes over once it expires.
+func TestPGCacheClaimTakenOverWhenExpired(t *testing.T) {
+	url := pgSchemaURL(t)
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Now()}
+	a := openPG(t, url, checkpoint.PGCacheOptions{Owner: "a", Now: clock.Now, ClaimTTL: time.Minute})
+	if r, _ := a.Get(ctx, "verify", "k"); r != nil {
+		t.Fatal("want a miss")
+	}
+	b := openPG(t, url, checkpoint.PGCacheOptions{Owner: "b", Now: clock.Now, ClaimTTL: time.Minute, Wait: func(ctx context.Context, d time.Duration) error {
+		clock.Add(d + time.Minute) // a never answers; time passes
+		return nil
+	}})
+	r, err := b.Get(ctx, "verify", "k")
+	if r != nil || err != nil {
+		t.Fatalf("b.Get = %v, %v; want a miss after taking the claim over", r, err)
+	}
+	// b holds the claim now: a's Get does not claim it back; b's answer
+	// is what a gets.
+	if err := b.Put(ctx, checkpoint.Result{Kind: "verify", Key: "k", Status: "found", Verdict: "deliverable", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := a.Get(ctx, "verify", "k"); r == nil || err != nil || r.Verdict != "deliverable" {
+		t.Fatalf("a.Get = %+v, %v; want b's answer", r, err)
+	}
+}
+
+// TestPGCacheCloseReleasesClaims: a stopped run's unanswered claims do not
+// make other processes wait.
+func TestPGCacheCloseReleasesClaims(t *testing.T) {
+	url := pgSchemaURL(t)
+	ctx := context.Background()
+	a, err := checkpoint.OpenPGCache(ctx, url, checkpoint.DefaultTTLPolicy(), checkpoint.PGCacheOptions{Owner: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := a.Get(ctx, "verify", "k"); r != nil {
+		t.Fatal("want a miss")
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := openPG(t, url, checkpoint.PGCacheOptions{Owner: "b", Wait: func(context.Context, time.Duration) error {
+		t.Error("b waited on a released claim")
+		return context.Canceled
+	}})
+	if r, err := b.Get(ctx, "verify", "k"); r != nil || err != nil {
+		t.Fatalf("b.Get = %v, %v; want a miss", r, err)
+	}
+}
+
+// TestPGCacheEachKeyPaidOnce: three processes' worth of caches all want
+// the same keys, each process asking for every key once (as the pipeline's
+// in-run dedupe does) from several goroutines: every key is missed, and so
+// paid for, by exactly one of them, and everyone gets the answer.
+func TestPGCacheEachKeyPaidOnce(t *testing.T) {
+	url := pgSchemaURL(t)
+	ctx := context.Background()
+	yield := func(ctx context.Context, d time.Duration) error { time.Sleep(time.Millisecond); return ctx.Err() }
+	var caches []*checkpoint.PGCache
+	for i := range 3 {
+		caches = append(caches, openPG(t, url, checkpoint.PGCacheOptions{Owner: fmt.Sprint("p", i), Wait: yield}))
+	}
+	const keys, workers = 60, 6
+	var paid [keys]atomic.Int32
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*workers)
+	for p, c := range caches {
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < keys; i += workers {
+					k := (i + p*17) % keys // each process in its own order
+					key := fmt.Sprintf("domain:d%d.com", k)
+					r, err := c.Get(ctx, "organization", key)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if r == nil {
+						paid[k].Add(1)
+						if err := c.Put(ctx, checkpoint.Result{Kind: "organization", Key: key, Status: "found", Verdict: "found", Data: []byte(`{}`)}); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for k := range keys {
+		if n := paid[k].Load(); n != 1 {
+			t.Errorf("key %d paid %d times, want 1", k, n)
+		}
+	}
+}
