@@ -222,7 +222,7 @@ func TestShardsSharePostgres(t *testing.T) {
 	stages := []string{"--verify", "--enrich-person", "--enrich-org", "--progress", "none", "--workers", "4"}
 
 	ref := startEmulator(t, opts)
-	mustRun(t, ref.URL, append([]string{"run", "-i", in, "-o", pg, "--table", "single", "--no-cache"}, stages...)...)
+	mustRun(t, ref.URL, append([]string{"run", "-i", in, "-o", pg, "--table", "single", "--no-cache", "--state", filepath.Join(dir, "state-single")}, stages...)...)
 	want := dumpPostgres(t, pg, "single")
 
 	shardArgs := func(i int, state string) []string {
