@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // ErrUnmapped reports a header in which no column maps to a field a paid call
@@ -122,13 +124,17 @@ func MapHeader(header []string, overrides map[string]string) (Mapping, error) {
 }
 
 // headerKey folds a column or field name for matching: letters and digits
-// only, lower-cased. A byte order mark, spaces, dashes, underscores, dots and
-// brackets all disappear, so "E-mail Address", "email_address" and
-// "\ufeffEmail Address" share one key.
+// only, lower-cased, accents removed. A byte order mark, spaces, dashes,
+// underscores, dots and brackets all disappear, so "E-mail Address",
+// "email_address" and "\ufeffEmail Address" share one key, and "Prénom"
+// and "Correo electrónico" match "prenom" and "correoelectronico".
 func headerKey(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
-	for _, r := range s {
+	for _, r := range norm.NFD.String(s) {
+		if unicode.Is(unicode.Mn, r) {
+			continue // a combining accent
+		}
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			b.WriteRune(unicode.ToLower(r))
 		}
@@ -156,37 +162,47 @@ func aliasField(key string) Field {
 		"primaryemail", "primaryemailaddress", "emailprimary", "contactemail", "contactemailaddress",
 		"personemail", "personemailwork", "leademail", "professionalemail", "corporateemail",
 		"companyemail", "officeemail", "directemail", "verifiedemail", "emailid",
-		"emailadresse", "correoelectronico", "courriel", "adressemail", "adresseemail":
+		"emailadresse", "correoelectronico", "courriel", "adressemail", "adresseemail",
+		"adressecourriel", "mailadresse", "direcciondecorreo", "direcciondecorreoelectronico",
+		"correo", "emailadres", "indirizzoemail", "posteelectronique":
 		return FieldEmail
 	case "firstname", "first", "fname", "givenname", "forename", "personfirstname",
-		"contactfirstname", "leadfirstname", "vorname", "prenom", "nombre":
+		"contactfirstname", "leadfirstname", "vorname", "prenom", "nombre", "voornaam", "nome":
 		return FieldFirstName
 	case "lastname", "last", "lname", "surname", "familyname", "personlastname",
-		"contactlastname", "leadlastname", "nachname", "nom", "apellido", "apellidos":
+		"contactlastname", "leadlastname", "nachname", "nom", "apellido", "apellidos",
+		"familienname", "nomdefamille", "achternaam", "cognome":
 		return FieldLastName
 	case "fullname", "name", "contactname", "personname", "leadname",
-		"displayname", "contactfullname", "personfullname", "prospectname":
+		"displayname", "contactfullname", "personfullname", "prospectname",
+		"nomcomplet", "nombrecompleto", "vollstandigername":
 		return FieldFullName
 	case "jobtitle", "title", "position", "jobposition", "designation", "currenttitle",
 		"currentjobtitle", "role", "jobrole", "persontitle", "contacttitle", "occupation",
-		"positiontitle", "currentposition":
+		"positiontitle", "currentposition",
+		"titel", "berufsbezeichnung", "funktion", "poste", "fonction", "intituledeposte", "cargo", "puesto":
 		return FieldTitle
 	case "company", "companyname", "organization", "organisation", "organizationname",
 		"organisationname", "accountname", "account", "employer", "currentcompany",
 		"currentcompanyname", "businessname", "companynameforemails", "firm", "firmname",
-		"unternehmen", "firma", "empresa", "entreprise":
+		"unternehmen", "firma", "empresa", "entreprise", "societe", "firmenname", "unternehmensname",
+		"nomdelentreprise", "nomdelasociete", "raisonsociale", "nombredelaempresa", "associatedcompany",
+		"companyaccount", "azienda", "bedrijf", "bedrijfsnaam":
 		return FieldCompany
 	case "website", "companywebsite", "url", "websiteurl", "web", "website1", "homepage",
 		"companyurl", "companywebsiteurl", "site", "webpage", "corporatewebsite",
-		"organizationwebsite", "organisationwebsite", "accountwebsite", "www":
+		"organizationwebsite", "organisationwebsite", "accountwebsite", "www",
+		"webseite", "internetseite", "siteweb", "siteinternet", "sitioweb", "paginaweb", "sitoweb":
 		return FieldWebsite
 	case "domain", "companydomain", "companydomainname", "domainname", "websitedomain",
-		"organizationdomain", "organisationdomain", "accountdomain", "primarydomain":
+		"organizationdomain", "organisationdomain", "accountdomain", "primarydomain",
+		"domaine", "dominio", "nomdedomaine":
 		return FieldDomain
 	case "linkedin", "linkedinurl", "linkedinprofile", "linkedinprofileurl", "personlinkedinurl",
 		"personlinkedin", "linkedinlink", "linkedinprofilelink", "profileurl", "linkedinpublicurl",
 		"linkedinpublicprofileurl", "contactlinkedinurl", "linkedinhandle", "linkedinpersonurl",
-		"liurl", "liprofileurl":
+		"liurl", "liprofileurl", "linkedinprofil", "profillinkedin", "perfildelinkedin", "perfillinkedin",
+		"linkedinprofilurl":
 		return FieldLinkedInURL
 	case "companylinkedin", "companylinkedinurl", "companylinkedinprofile", "companylinkedinpage",
 		"organizationlinkedin", "organizationlinkedinurl", "organisationlinkedinurl",
@@ -196,7 +212,9 @@ func aliasField(key string) Field {
 	case "phone", "phonenumber", "mobile", "mobilephone", "mobilephonenumber", "mobilenumber",
 		"cell", "cellphone", "cellphonenumber", "telephone", "telephonenumber", "tel", "workphone",
 		"workdirectphone", "directphone", "directdial", "businessphone", "officephone",
-		"primaryphone", "contactphone", "personphone", "phone1", "corporatephone", "telefon":
+		"primaryphone", "contactphone", "personphone", "phone1", "corporatephone", "telefon",
+		"telefonnummer", "handy", "mobil", "mobiltelefon", "telephoneportable", "portable",
+		"telefono", "movil", "numerodetelefono":
 		return FieldPhone
 	}
 	return ""

@@ -230,3 +230,84 @@ func TestParseField(t *testing.T) {
 		t.Errorf("ParseField(mobile) = %q, true, want false", got)
 	}
 }
+
+// TestMapHeaderEuropeanAndCRMAliases is the alias table of European
+// spreadsheet and CRM exports: each column name maps to its field.
+func TestMapHeaderEuropeanAndCRMAliases(t *testing.T) {
+	tests := []struct {
+		column string
+		want   contact.Field
+	}{
+		{"E-Mail", contact.FieldEmail},
+		{"E-Mail-Adresse", contact.FieldEmail},
+		{"Courriel", contact.FieldEmail},
+		{"Adresse e-mail", contact.FieldEmail},
+		{"Adresse électronique", ""},
+		{"Correo electrónico", contact.FieldEmail},
+		{"Dirección de correo electrónico", contact.FieldEmail},
+		{"Vorname", contact.FieldFirstName},
+		{"Nachname", contact.FieldLastName},
+		{"Prénom", contact.FieldFirstName},
+		{"Nom", contact.FieldLastName},
+		{"Nom de famille", contact.FieldLastName},
+		{"Nombre", contact.FieldFirstName},
+		{"Apellidos", contact.FieldLastName},
+		{"Firma", contact.FieldCompany},
+		{"Société", contact.FieldCompany},
+		{"Empresa", contact.FieldCompany},
+		{"Unternehmen", contact.FieldCompany},
+		{"Nom de l'entreprise", contact.FieldCompany},
+		{"Webseite", contact.FieldWebsite},
+		{"Site web", contact.FieldWebsite},
+		{"Sitio web", contact.FieldWebsite},
+		{"LinkedIn-Profil", contact.FieldLinkedInURL},
+		{"Profil LinkedIn", contact.FieldLinkedInURL},
+		{"Telefonnummer", contact.FieldPhone},
+		{"Téléphone", contact.FieldPhone},
+		{"Teléfono", contact.FieldPhone},
+		{"Position", contact.FieldTitle},
+		{"Poste", contact.FieldTitle},
+		{"Cargo", contact.FieldTitle},
+		{"Domaine", contact.FieldDomain},
+		// HubSpot contact and company exports.
+		{"Email", contact.FieldEmail},
+		{"First Name", contact.FieldFirstName},
+		{"Last Name", contact.FieldLastName},
+		{"Company Name", contact.FieldCompany},
+		{"Associated Company", contact.FieldCompany},
+		{"Website URL", contact.FieldWebsite},
+		{"Company Domain Name", contact.FieldDomain},
+		{"LinkedIn Company Page", contact.FieldCompanyLinkedInURL},
+		{"Phone Number", contact.FieldPhone},
+		{"Mobile Phone Number", contact.FieldPhone},
+		{"Job Title", contact.FieldTitle},
+		// Salesforce reports and API names.
+		{"Account Name", contact.FieldCompany},
+		{"Company / Account", contact.FieldCompany},
+		{"Account.Name", contact.FieldCompany},
+		{"FirstName", contact.FieldFirstName},
+		{"LastName", contact.FieldLastName},
+		{"MobilePhone", contact.FieldPhone},
+		{"Title", contact.FieldTitle},
+		{"Website", contact.FieldWebsite},
+		{"Lead Source", ""},
+		{"Email Status", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.column, func(t *testing.T) {
+			// A second column keeps the header mappable whatever the first is.
+			other := "email"
+			if tt.want == contact.FieldEmail {
+				other = "domain"
+			}
+			header := []string{tt.column, other}
+			m, err := contact.MapHeader(header, nil)
+			if err != nil {
+				t.Fatalf("MapHeader(%q) error = %v", header, err)
+			}
+			if m[0] != tt.want {
+				t.Errorf("%q maps to %q, want %q", tt.column, m[0], tt.want)
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/sources/csvsource"
 )
 
 // CLI is the command line. Every flag can also be set in a YAML file
@@ -42,6 +43,9 @@ type JobFlags struct {
 	Verify       bool `help:"Verify email addresses."`
 	EnrichPerson bool `help:"Enrich people (by email, else LinkedIn URL)."`
 	EnrichOrg    bool `help:"Enrich organizations (by domain, else company LinkedIn URL)."`
+
+	Delimiter string `help:"Input field separator: one character or comma, semicolon, tab, pipe (default: detected among , ; tab |)." placeholder:"SEP"`
+	Encoding  string `help:"Input character encoding, e.g. windows-1252, iso-8859-15, utf-16le (default: the byte order mark's, else UTF-8 if valid, else windows-1252)." placeholder:"NAME"`
 
 	Map           map[string]string `help:"Map an input column to a field (column=field; field one of email, first_name, last_name, full_name, title, company, website, domain, linkedin_url, company_linkedin_url, phone, or - to ignore)." placeholder:"COLUMN=FIELD"`
 	SendInvalid   bool              `help:"Send locally invalid addresses to the API anyway."`
@@ -78,7 +82,10 @@ type RunCmd struct {
 	Table        string        `help:"Table for database outputs." default:"contacts"`
 	UpsertKey    string        `help:"Database upsert key: row (job, row) or email (one row per contact)." enum:"row,email" default:"row"`
 	NoEscape     bool          `help:"Do not neutralize spreadsheet formulas (cells starting = + - @) in CSV output."`
+	BOM          bool          `help:"Start CSV output with a UTF-8 byte order mark (for Excel); without it the output has one when the input had one." name:"bom"`
 	Progress     string        `help:"Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none." enum:"auto,bar,log,none" default:"auto"`
+
+	dialect csvsource.Dialect // the input's, resolved by run
 }
 
 // EstimateCmd is `batch estimate`.

@@ -33,7 +33,15 @@ type estimate struct {
 // so the calls are the most the run can pay. It makes no API call.
 func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 	checker := contact.NewChecker()
-	src, err := openSource(ctx, c.Input, c.Map, e.Stdin, "", nil)
+	force, err := c.forcedDialect()
+	if err != nil {
+		return err
+	}
+	dialect, stdin, err := detectDialect(ctx, c.Input, e.Stdin, force)
+	if err != nil {
+		return err
+	}
+	src, err := openSource(ctx, c.Input, c.Map, stdin, dialect, "", nil)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,15 @@ func (c *MergeCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return usagef("merge: input %s: %w", c.Input, err)
 	}
-	src, err := openSource(ctx, c.Input, c.Map, stdin, "", nil)
+	force, err := c.forcedDialect()
+	if err != nil {
+		return err
+	}
+	dialect, stdin, err := detectDialect(ctx, c.Input, stdin, force)
+	if err != nil {
+		return err
+	}
+	src, err := openSource(ctx, c.Input, c.Map, stdin, dialect, "", nil)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/contactbatch/batch/customeros"
 	"github.com/contactbatch/batch/customeros/pace"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/sources/csvsource"
 )
 
 // jobOptions are the options that change a job's results: changing one
@@ -36,6 +37,8 @@ type jobOptions struct {
 	UpsertKey     string            `json:"upsert_key,omitempty"`
 	Escape        bool              `json:"escape_formulas"`
 	Shard         string            `json:"shard,omitempty"`
+	Dialect       string            `json:"dialect,omitempty"`
+	BOM           bool              `json:"bom,omitempty"`
 }
 
 func (c *RunCmd) options(verifyMode string) jobOptions {
@@ -44,6 +47,7 @@ func (c *RunCmd) options(verifyMode string) jobOptions {
 		Verify: c.Verify, EnrichPerson: c.EnrichPerson, EnrichOrg: c.EnrichOrg,
 		Map: c.Map, SendInvalid: c.SendInvalid, CheckMX: c.CheckMX, IncludeMobile: c.IncludeMobile,
 		VerifyMode: verifyMode, Escape: !c.NoEscape,
+		Dialect: c.dialect.String(), BOM: c.BOM,
 	}
 	if isDatabase(c.Output) {
 		o.Table, o.UpsertKey = c.Table, c.UpsertKey
@@ -138,6 +142,14 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		}
 		return fmt.Errorf("input %s: %w", c.Input, err)
 	}
+	force, err := c.forcedDialect()
+	if err != nil {
+		return err
+	}
+	if c.dialect, stdin, err = detectDialect(ctx, c.Input, stdin, force); err != nil {
+		return err
+	}
+	logDialect(e, c.dialect)
 	opts := c.options(verifyMode)
 	// The shards of one job share its output table: the sink's job id
 	// leaves the shard out, the ledger's identity keeps it.
@@ -205,7 +217,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if job != nil {
 		header = job.Header
 	}
-	src, err := openSource(ctx, c.Input, c.Map, stdin, progress.Cursor, header)
+	src, err := openSource(ctx, c.Input, c.Map, stdin, c.dialect, progress.Cursor, header)
 	if err != nil {
 		return err
 	}
@@ -295,6 +307,15 @@ type retryableError struct{ errors, pending int64 }
 func (e *retryableError) Error() string {
 	return fmt.Sprintf("finished, but %d rows are retryable (%d error, %d pending); run the same command again to retry only those (answers already paid for are reused)",
 		e.errors+e.pending, e.errors, e.pending)
+}
+
+// logDialect prints how the input is read, and a warning when its
+// encoding was a guess.
+func logDialect(e *env, d csvsource.Dialect) {
+	e.log.Info("input format: " + d.String())
+	if d.Note != "" {
+		e.log.Warn(d.Note)
+	}
 }
 
 // wantsNested reports whether the output keeps the structured API results

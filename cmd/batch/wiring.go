@@ -54,10 +54,60 @@ func fingerprint(ctx context.Context, input string, stdin io.Reader) (string, io
 // csvsource also checks the bytes it skips against the cursor's checkpoint).
 const stdinHead = 64 << 10
 
-func openSource(ctx context.Context, input string, overrides map[string]string, stdin io.Reader, cursor string, header []string) (source, error) {
+// forcedDialect reads --delimiter and --encoding.
+func (j *JobFlags) forcedDialect() (csvsource.Dialect, error) {
+	var d csvsource.Dialect
+	if j.Delimiter != "" {
+		b, err := csvsource.ParseDelimiter(j.Delimiter)
+		if err != nil {
+			return d, usagef("--delimiter %w", err)
+		}
+		d.Delimiter = b
+	}
+	if j.Encoding != "" {
+		if err := csvsource.CheckEncoding(j.Encoding); err != nil {
+			return d, usagef("--encoding %w", err)
+		}
+		d.Encoding = j.Encoding
+	}
+	return d, nil
+}
+
+// detectDialect resolves the input's dialect from its head and the forced
+// fields. Stdin's head is read and replayed: read from the returned reader.
+func detectDialect(ctx context.Context, input string, stdin io.Reader, force csvsource.Dialect) (csvsource.Dialect, io.Reader, error) {
+	var (
+		d   csvsource.Dialect
+		err error
+	)
+	switch {
+	case input == "-":
+		head := make([]byte, csvsource.SniffBytes)
+		n, rerr := io.ReadFull(stdin, head)
+		if rerr != nil && !errors.Is(rerr, io.ErrUnexpectedEOF) && !errors.Is(rerr, io.EOF) {
+			return d, nil, fmt.Errorf("read stdin: %w", rerr)
+		}
+		stdin = io.MultiReader(bytes.NewReader(head[:n]), stdin)
+		d, err = csvsource.DetectReader(bytes.NewReader(head[:n]), force) // gzip undone
+	case strings.HasPrefix(input, "s3://"):
+		d, err = s3source.Detect(ctx, input, force)
+	default:
+		d, err = csvsource.DetectFile(input, force)
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return d, nil, usagef("input %s: %w", input, err)
+		}
+		return d, nil, fmt.Errorf("input %s: %w", input, err)
+	}
+	return d, stdin, nil
+}
+
+func openSource(ctx context.Context, input string, overrides map[string]string, stdin io.Reader, dialect csvsource.Dialect, cursor string, header []string) (source, error) {
 	opts := csvsource.Options{
 		MapHeader: func(h []string) (contact.Mapping, error) { return contact.MapHeader(h, overrides) },
 		Stdin:     stdin,
+		Dialect:   dialect,
 	}
 	var (
 		src source
@@ -72,7 +122,7 @@ func openSource(ctx context.Context, input string, overrides map[string]string, 
 		src, err = csvsource.Open(ctx, input, opts, cursor, header)
 	}
 	if err != nil {
-		if errors.Is(err, contact.ErrUnmapped) || errors.Is(err, os.ErrNotExist) || errors.Is(err, csvsource.ErrUnsupportedEncoding) {
+		if errors.Is(err, contact.ErrUnmapped) || errors.Is(err, os.ErrNotExist) || errors.Is(err, csvsource.ErrUnsupportedEncoding) || errors.Is(err, csvsource.ErrHeader) {
 			return nil, usagef("input %s: %w", input, err)
 		}
 		return nil, fmt.Errorf("input %s: %w", input, err) // e.g. storage unreachable: not a usage error
@@ -97,6 +147,7 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 		}
 		opts := filesink.DefaultOptions()
 		opts.Format, opts.Schema, opts.EscapeFormulas = format, schema, !c.NoEscape
+		opts.BOM, opts.CRLF = c.BOM || c.dialect.BOM, c.dialect.LineEnd == csvsource.CRLF
 		s, err := s3sink.Open(ctx, out, filepath.Join(state, "output.staging"), opts, pos)
 		if err != nil {
 			return nil, fmt.Errorf("output %s: %w", out, err)
@@ -112,6 +163,7 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 	}
 	opts := filesink.DefaultOptions()
 	opts.Format, opts.Schema, opts.EscapeFormulas = format, schema, !c.NoEscape
+	opts.BOM, opts.CRLF = c.BOM || c.dialect.BOM, c.dialect.LineEnd == csvsource.CRLF
 	s, err := filesink.Open(out, opts, pos)
 	if err != nil {
 		return nil, fmt.Errorf("output %s: %w", out, err)

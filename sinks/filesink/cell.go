@@ -51,9 +51,16 @@ type csvEncoder struct {
 	cw     *csv.Writer
 	rec    []string
 	escape bool
+	crlf   *bytes.Buffer // CRLF records: cw writes here, then the "\n" ending becomes "\r\n"
 }
 
-func newCSVEncoder(w *bufio.Writer, escape bool) *csvEncoder {
+func newCSVEncoder(w *bufio.Writer, escape, crlf bool) *csvEncoder {
+	if crlf {
+		// Not csv.Writer.UseCRLF: it also turns "\n" inside a value into
+		// "\r\n" and drops a "\r", and values must stay byte for byte.
+		b := new(bytes.Buffer)
+		return &csvEncoder{w: w, cw: csv.NewWriter(b), escape: escape, crlf: b}
+	}
 	// csv.NewWriter reuses w as its buffer (w is a *bufio.Writer of at least
 	// the default size), so direct writes to w stay in order with cw's.
 	return &csvEncoder{w: w, cw: csv.NewWriter(w), escape: escape}
@@ -70,17 +77,41 @@ func (e *csvEncoder) write(parts ...[]string) error {
 		}
 	}
 	if len(e.rec) == 1 && e.rec[0] == "" {
-		_, err := e.w.WriteString("\"\"\n")
+		end := "\"\"\n"
+		if e.crlf != nil {
+			end = "\"\"\r\n"
+		}
+		_, err := e.w.WriteString(end)
 		return err
 	}
-	return e.cw.Write(e.rec)
+	if e.crlf == nil {
+		return e.cw.Write(e.rec)
+	}
+	e.crlf.Reset()
+	if err := e.cw.Write(e.rec); err != nil {
+		return err
+	}
+	e.cw.Flush()
+	b := e.crlf.Bytes()
+	if _, err := e.w.Write(b[:len(b)-1]); err != nil {
+		return err
+	}
+	_, err := e.w.WriteString("\r\n")
+	return err
 }
 
-// csvHeader encodes the header row of a CSV output.
-func csvHeader(cols []string, escape bool) ([]byte, error) {
+// utf8BOM starts an output written WithBOM.
+const utf8BOM = "\xEF\xBB\xBF"
+
+// csvHeader encodes the header row of a CSV output, after a byte order
+// mark when bom.
+func csvHeader(cols []string, escape, bom, crlf bool) ([]byte, error) {
 	var buf bytes.Buffer
+	if bom {
+		buf.WriteString(utf8BOM)
+	}
 	w := bufio.NewWriter(&buf)
-	if err := newCSVEncoder(w, escape).write(cols); err != nil {
+	if err := newCSVEncoder(w, escape, crlf).write(cols); err != nil {
 		return nil, err
 	}
 	if err := w.Flush(); err != nil {

@@ -35,7 +35,7 @@ var _ pipeline.RejectSink = (*Rejects)(nil)
 // rules of Open ("" starts fresh, "N" truncates and continues, "-" is
 // stdout).
 func OpenRejects(path string, pos pipeline.Position) (*Rejects, error) {
-	header, err := csvHeader(RejectsHeader(), true)
+	header, err := csvHeader(RejectsHeader(), true, false, false)
 	if err != nil {
 		return nil, fmt.Errorf("filesink: open %s: %w", path, err)
 	}
@@ -48,7 +48,7 @@ func OpenRejects(path string, pos pipeline.Position) (*Rejects, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.csv = newCSVEncoder(r.out.bw, true)
+	r.csv = newCSVEncoder(r.out.bw, true, false)
 	if r.out.fresh {
 		if _, err := r.out.bw.Write(header); err != nil {
 			r.out.release()

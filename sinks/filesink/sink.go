@@ -46,6 +46,12 @@ type Options struct {
 	// Sync fsyncs the file on Commit and the directory on Close.
 	// DefaultOptions sets it.
 	Sync bool
+	// BOM starts a CSV output with a UTF-8 byte order mark (Excel reads
+	// the file as UTF-8 then).
+	BOM bool
+	// CRLF ends CSV records with "\r\n" instead of "\n" (values are
+	// written as they are either way).
+	CRLF bool
 	// Mode is the permission of a newly created partial file (before
 	// umask); an existing partial file keeps its mode. 0 means DefaultMode,
 	// which DefaultOptions sets.
@@ -102,7 +108,7 @@ func Open(path string, opts Options, pos pipeline.Position) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.start(header, opts.EscapeFormulas)
+	return s.start(header, opts.EscapeFormulas, opts.CRLF)
 }
 
 // OpenWriter returns a Sink writing to w, with the stdout rules: no
@@ -116,7 +122,7 @@ func OpenWriter(w io.Writer, opts Options, pos pipeline.Position) (*Sink, error)
 	if s.out, err = openStream(w, pos); err != nil {
 		return nil, fmt.Errorf("filesink: open stream: %w", err)
 	}
-	return s.start(header, opts.EscapeFormulas)
+	return s.start(header, opts.EscapeFormulas, opts.CRLF)
 }
 
 func newSink(opts Options) (*Sink, []byte, error) {
@@ -126,7 +132,7 @@ func newSink(opts Options) (*Sink, []byte, error) {
 		if len(opts.Schema.Input)+len(opts.Schema.Result) == 0 {
 			return nil, nil, errors.New("schema has no columns")
 		}
-		header, err := csvHeader(append(append([]string(nil), opts.Schema.Input...), opts.Schema.Result...), opts.EscapeFormulas)
+		header, err := csvHeader(append(append([]string(nil), opts.Schema.Input...), opts.Schema.Result...), opts.EscapeFormulas, opts.BOM, opts.CRLF)
 		return s, header, err
 	case JSONL:
 		return s, nil, nil
@@ -135,10 +141,10 @@ func newSink(opts Options) (*Sink, []byte, error) {
 }
 
 // start sets up the encoder and writes the header of a fresh output.
-func (s *Sink) start(header []byte, escape bool) (*Sink, error) {
+func (s *Sink) start(header []byte, escape, crlf bool) (*Sink, error) {
 	switch s.format {
 	case CSV:
-		s.csv = newCSVEncoder(s.out.bw, escape)
+		s.csv = newCSVEncoder(s.out.bw, escape, crlf)
 	case JSONL:
 		s.json = newJSONEncoder(s.schema.Input, s.schema.Result)
 	}

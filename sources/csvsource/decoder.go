@@ -4,15 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/gocarina/gocsv"
 
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/pipeline"
@@ -33,9 +30,8 @@ const bufferSize = 256 << 10
 // maxRawBytes caps RowError.Raw.
 const maxRawBytes = 64 << 10
 
-// ErrUnsupportedEncoding is returned for input that is not UTF-8 (a UTF-16
-// byte order mark).
-var ErrUnsupportedEncoding = errors.New("unsupported encoding: UTF-16 byte order mark (convert the input to UTF-8)")
+// ErrHeader is returned for a first line that cannot be a header.
+var ErrHeader = errors.New("bad header")
 
 // Options configure how CSV input is decoded.
 type Options struct {
@@ -43,10 +39,19 @@ type Options struct {
 	MapHeader func(header []string) (contact.Mapping, error)
 	// Origin names the input in rows and errors. Default: the path or URL.
 	Origin string
+	// Dialect is the input's delimiter, encoding and line ending; zero
+	// fields are detected from the head of a fresh input (see Detect). A
+	// resume must be given the resolved dialect of the first run
+	// (Decoder.Dialect); Open and s3source detect it again from the
+	// input's head when it is not.
+	Dialect Dialect
 	// MaxFieldBytes bounds one field. Default DefaultMaxFieldBytes.
 	MaxFieldBytes int
 	// MaxRecordBytes bounds one record. Default DefaultMaxRecordBytes.
 	MaxRecordBytes int
+	// MaxQuotedLines bounds the lines one quoted field may span. Default
+	// DefaultMaxQuotedLines.
+	MaxQuotedLines int
 	// Stdin is read for the path "-". Default os.Stdin.
 	Stdin io.Reader
 }
@@ -58,11 +63,14 @@ func (o *Options) setDefaults() {
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
 	}
+	if o.MaxQuotedLines <= 0 {
+		o.MaxQuotedLines = DefaultMaxQuotedLines
+	}
 }
 
 // Resume says where to continue: the header stored at the first run and
-// the decoded byte offset and line count of the first unread row (from the
-// last committed Row.Cursor).
+// the byte offset (in the original input, before any transcoding) and
+// line count of the first unread row (from the last committed Row.Cursor).
 type Resume struct {
 	Header []string
 	Offset int64
@@ -73,42 +81,72 @@ type Resume struct {
 // use.
 type Decoder struct {
 	opts    Options
+	dialect Dialect
 	header  []string
 	mapping contact.Mapping
-	names   []string // column names handed to gocsv: canonical field or col_N
 
 	fr     *framer
-	feed   feeder
-	canon  []byte // the canonical header line fed to every new csv.Reader
-	cr     *csv.Reader
-	um     *gocsv.Unmarshaller
-	fed    int64 // bytes fed to cr
-	closed bool  // no header: the stream is empty
+	tc     *transcoder // nil for UTF-8 input
+	closed bool        // no header: the stream is empty
 }
 
 // NewDecoder reads r. When at is nil, r starts at the beginning of the
-// stream and the header is read from it (a UTF-8 byte order mark is
-// skipped, a UTF-16 one is refused); else r starts at at.Offset and the
-// header is at.Header. An empty stream gives a Decoder with no header that
-// returns io.EOF at once.
+// stream: the dialect's zero fields are detected from its head, a byte
+// order mark is skipped and the header is read; else r starts at
+// at.Offset, the header is at.Header and opts.Dialect must be resolved. An
+// empty stream gives a Decoder with no header that returns io.EOF at once.
 func NewDecoder(r io.Reader, opts Options, at *Resume) (*Decoder, error) {
 	opts.setDefaults()
 	if opts.MapHeader == nil {
 		return nil, errors.New("csvsource: Options.MapHeader is required")
 	}
-	d := &Decoder{
-		opts: opts,
-		fr: &framer{
-			br:        bufio.NewReaderSize(r, bufferSize),
-			maxField:  opts.MaxFieldBytes,
-			maxRecord: opts.MaxRecordBytes,
-		},
-	}
+	raw := bufio.NewReaderSize(r, bufferSize)
+	d := &Decoder{opts: opts, dialect: opts.Dialect}
+	var base int64
 	if at != nil {
 		if len(at.Header) == 0 {
 			return nil, fmt.Errorf("csvsource: %s: resume without a stored header", opts.Origin)
 		}
-		d.fr.offset, d.fr.line = at.Offset, at.Line
+		if !d.dialect.Resolved() {
+			return nil, fmt.Errorf("csvsource: %s: resume without the input's dialect", opts.Origin)
+		}
+		base = at.Offset
+	} else {
+		head, err := raw.Peek(min(SniffBytes, bufferSize/2))
+		if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("csvsource: read %s: %w", opts.Origin, err)
+		}
+		if d.dialect, err = Detect(head, opts.Dialect); err != nil {
+			return nil, fmt.Errorf("csvsource: %s: %w", opts.Origin, err)
+		}
+		if d.dialect.BOM {
+			// A byte order mark given in the dialect but absent is not skipped.
+			if b := bomFor(d.dialect.Encoding); bytes.HasPrefix(head, b) {
+				_, _ = raw.Discard(len(b))
+				base = int64(len(b))
+			}
+		}
+	}
+	enc, canon, err := lookupEncoding(d.dialect.Encoding)
+	if err != nil {
+		return nil, fmt.Errorf("csvsource: %s: %w", opts.Origin, err)
+	}
+	d.dialect.Encoding = canon
+	d.fr = &framer{
+		br: raw, delim: d.dialect.Delimiter, term: '\n',
+		maxField: opts.MaxFieldBytes, maxRecord: opts.MaxRecordBytes, maxLines: opts.MaxQuotedLines,
+		offset: base,
+	}
+	if d.dialect.LineEnd == CR {
+		d.fr.term = '\r'
+	}
+	if enc != nil {
+		d.tc = newTranscoder(raw, enc, canon, d.fr.term, base)
+		d.fr.br = bufio.NewReaderSize(d.tc, bufferSize)
+		d.fr.offset = 0 // decoded offsets: tc maps them to the input's
+	}
+	if at != nil {
+		d.fr.line = at.Line
 		d.header = append([]string(nil), at.Header...)
 	} else {
 		hdr, err := d.readHeader()
@@ -121,6 +159,7 @@ func NewDecoder(r io.Reader, opts Options, at *Resume) (*Decoder, error) {
 		}
 		d.header = hdr
 	}
+	d.fr.want = len(d.header)
 	m, err := opts.MapHeader(d.header)
 	if err != nil {
 		return nil, fmt.Errorf("csvsource: %s: map header: %w", opts.Origin, err)
@@ -128,24 +167,11 @@ func NewDecoder(r io.Reader, opts Options, at *Resume) (*Decoder, error) {
 	if err := d.setMapping(m); err != nil {
 		return nil, err
 	}
-	if err := d.newReader(); err != nil {
-		return nil, err
-	}
 	return d, nil
 }
 
-// readHeader strips a byte order mark and reads the header record; nil
-// means an empty stream.
+// readHeader reads the header record; nil means an empty stream.
 func (d *Decoder) readHeader() ([]string, error) {
-	br := d.fr.br
-	b, _ := br.Peek(3)
-	switch {
-	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
-		_, _ = br.Discard(3)
-		d.fr.offset = 3
-	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}), bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
-		return nil, fmt.Errorf("csvsource: %s: %w", d.opts.Origin, ErrUnsupportedEncoding)
-	}
 	f, err := d.fr.next()
 	if err == io.EOF {
 		return nil, nil
@@ -154,31 +180,31 @@ func (d *Decoder) readHeader() ([]string, error) {
 		return nil, fmt.Errorf("csvsource: read %s header: %w", d.opts.Origin, err)
 	}
 	if f.bad != "" {
-		return nil, fmt.Errorf("csvsource: %s: header line %d: %s", d.opts.Origin, f.startLine, f.bad)
+		return nil, fmt.Errorf("csvsource: %s: header line %d: %s: %w", d.opts.Origin, f.startLine, f.bad, ErrHeader)
 	}
-	if !utf8.Valid(f.data) {
-		return nil, fmt.Errorf("csvsource: %s: header line %d: invalid UTF-8 (convert the input to UTF-8)", d.opts.Origin, f.startLine)
+	if !utf8.Valid(d.fr.val) {
+		return nil, fmt.Errorf("csvsource: %s: header line %d: invalid UTF-8 (name the input's encoding): %w", d.opts.Origin, f.startLine, ErrHeader)
 	}
-	hr := csv.NewReader(bytes.NewReader(f.data))
-	hdr, err := hr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("csvsource: %s: header line %d: %w", d.opts.Origin, f.startLine, err)
+	hdr := d.values()
+	for _, h := range hdr {
+		if strings.ContainsAny(h, "\r\n") {
+			return nil, fmt.Errorf("csvsource: %s: header line %d holds line breaks inside a column name, so it is more than one line of data (%.60q…): check the file's line endings and quotes: %w",
+				d.opts.Origin, f.startLine, h, ErrHeader)
+		}
 	}
 	return hdr, nil
 }
 
-// setMapping checks m and names the columns for gocsv.
+// setMapping checks m and points each mapped column at its field.
 func (d *Decoder) setMapping(m contact.Mapping) error {
 	if len(m) != len(d.header) {
 		return fmt.Errorf("csvsource: %s: mapping has %d columns, header has %d", d.opts.Origin, len(m), len(d.header))
 	}
 	d.mapping = append(contact.Mapping(nil), m...)
-	d.names = make([]string, len(m))
 	seen := make(map[contact.Field]bool)
 	var c contact.Contact
 	for i, f := range m {
 		if f == "" {
-			d.names[i] = "col_" + strconv.Itoa(i+1)
 			continue
 		}
 		if fieldPtr(&c, f) == nil {
@@ -188,29 +214,7 @@ func (d *Decoder) setMapping(m contact.Mapping) error {
 			return fmt.Errorf("csvsource: %s: field %q mapped twice", d.opts.Origin, f)
 		}
 		seen[f] = true
-		d.names[i] = string(f)
 	}
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write(d.names)
-	w.Flush()
-	d.canon = buf.Bytes()
-	return nil
-}
-
-// newReader starts a csv.Reader and its gocsv.Unmarshaller over the
-// feeder, with the canonical header as first record.
-func (d *Decoder) newReader() error {
-	d.feed.b = d.canon
-	d.fed = int64(len(d.canon))
-	d.cr = csv.NewReader(&d.feed)
-	d.cr.FieldsPerRecord = len(d.names)
-	d.cr.ReuseRecord = true
-	um, err := gocsv.NewUnmarshaller(d.cr, contact.Contact{})
-	if err != nil {
-		return fmt.Errorf("csvsource: %s: %w", d.opts.Origin, err)
-	}
-	d.um = um
 	return nil
 }
 
@@ -221,11 +225,19 @@ func (d *Decoder) Header() []string { return d.header }
 // Mapping returns the contact field of each column.
 func (d *Decoder) Mapping() contact.Mapping { return d.mapping }
 
-// Offset returns the decoded byte offset just after the last row returned
-// or rejected.
-func (d *Decoder) Offset() int64 { return d.fr.offset }
+// Dialect returns the input's resolved dialect.
+func (d *Decoder) Dialect() Dialect { return d.dialect }
 
-// Line returns the number of physical lines consumed up to Offset.
+// Offset returns the byte offset in the original input just after the
+// last row returned or rejected.
+func (d *Decoder) Offset() int64 {
+	if d.tc == nil {
+		return d.fr.offset
+	}
+	return d.tc.orig(d.fr.offset)
+}
+
+// Line returns the number of lines consumed up to Offset.
 func (d *Decoder) Line() int64 { return d.fr.line }
 
 // Next returns the next row, io.EOF after the last one, or a
@@ -250,53 +262,34 @@ func (d *Decoder) Next(ctx context.Context) (pipeline.Row, error) {
 		return pipeline.Row{}, d.rowError(f, f.bad)
 	}
 	if i := bytes.IndexByte(f.data, 0); i >= 0 {
-		return pipeline.Row{}, d.rowError(f, "NUL byte at line "+strconv.FormatInt(f.startLine+int64(bytes.Count(f.data[:i], []byte{'\n'})), 10))
+		return pipeline.Row{}, d.rowError(f, "NUL byte at line "+strconv.FormatInt(f.startLine+int64(bytes.Count(f.data[:i], []byte{d.fr.term})), 10))
 	}
-	if !utf8.Valid(f.data) {
-		return pipeline.Row{}, d.rowError(f, "invalid UTF-8")
+	if !utf8.Valid(d.fr.val) {
+		return pipeline.Row{}, d.rowError(f, "invalid UTF-8 (the input is read as "+d.dialect.Encoding+")")
 	}
-	d.feed.b = f.data
-	d.fed += int64(len(f.data))
-	v, extra, err := d.um.ReadUnmatched()
-	if d.cr.InputOffset() != d.fed {
-		// encoding/csv and the framer disagree on the record's end: start
-		// a fresh reader so that the next record parses from its start.
-		if rerr := d.newReader(); rerr != nil {
-			return pipeline.Row{}, rerr
-		}
-		if err == nil {
-			err = errors.New("record boundary mismatch")
-		}
+	if n := len(d.fr.ends); n != len(d.header) {
+		return pipeline.Row{}, d.rowError(f, fmt.Sprintf("wrong number of fields: %d, header has %d", n, len(d.header)))
 	}
-	if err != nil {
-		return pipeline.Row{}, d.rowError(f, d.reason(f, err))
-	}
-	c, ok := v.(contact.Contact)
-	if !ok {
-		return pipeline.Row{}, d.rowError(f, "unexpected decoded type")
-	}
-	values := make([]string, len(d.names))
+	values := d.values()
+	var c contact.Contact
 	for i, fld := range d.mapping {
-		if fld == "" {
-			values[i] = extra[d.names[i]]
-		} else {
-			values[i] = *fieldPtr(&c, fld)
+		if fld != "" {
+			*fieldPtr(&c, fld) = values[i]
 		}
 	}
 	return pipeline.Row{Values: values, Line: f.startLine, Origin: d.opts.Origin, Contact: c}, nil
 }
 
-// reason describes a csv parse error with the physical line it sits on.
-func (d *Decoder) reason(f frame, err error) string {
-	var pe *csv.ParseError
-	if !errors.As(err, &pe) {
-		return err.Error()
+// values returns the framed record's fields, sharing one string.
+func (d *Decoder) values() []string {
+	all := string(d.fr.val)
+	vs := make([]string, len(d.fr.ends))
+	start := 0
+	for i, end := range d.fr.ends {
+		vs[i] = all[start:end]
+		start = end
 	}
-	if errors.Is(pe.Err, csv.ErrFieldCount) {
-		return fmt.Sprintf("wrong number of fields: %d, header has %d", f.nfields, len(d.header))
-	}
-	line := f.startLine + int64(pe.Line-pe.StartLine)
-	return fmt.Sprintf("line %d column %d: %v", line, pe.Column, pe.Err)
+	return vs
 }
 
 // rowError builds the reject for frame f.
@@ -309,18 +302,6 @@ func (d *Decoder) rowError(f frame, reason string) *pipeline.RowError {
 	s := strings.ToValidUTF8(string(raw), "\uFFFD")
 	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	return &pipeline.RowError{Line: f.startLine, Origin: d.opts.Origin, Reason: reason, Raw: s}
-}
-
-// feeder hands the csv.Reader one framed record at a time.
-type feeder struct{ b []byte }
-
-func (f *feeder) Read(p []byte) (int, error) {
-	if len(f.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, f.b)
-	f.b = f.b[n:]
-	return n, nil
 }
 
 // fieldPtr returns c's field named f, or nil for an unknown name.

@@ -18,8 +18,9 @@ import (
 )
 
 // FuzzDecoder checks, on any input, that the decoder never panics, ends at
-// the input's length, agrees with encoding/csv on inputs it accepts whole,
-// and that resuming at every cursor yields exactly the remaining outcomes.
+// the input's length, agrees with encoding/csv on comma-separated UTF-8
+// inputs without carriage returns that both accept whole, and that
+// resuming at every cursor yields exactly the remaining outcomes.
 func FuzzDecoder(f *testing.F) {
 	files, _ := filepath.Glob("testdata/corpus/*.csv")
 	for _, p := range files {
@@ -62,7 +63,8 @@ func FuzzDecoder(f *testing.F) {
 		if d.Offset() != int64(len(data)) {
 			t.Fatalf("Offset() at EOF = %d, want %d", d.Offset(), len(data))
 		}
-		if !rejected && d.Header() != nil {
+		dl := d.Dialect()
+		if !rejected && d.Header() != nil && dl.Delimiter == ',' && dl.Encoding == csvsource.UTF8 && !bytes.ContainsRune(data, '\r') {
 			r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte{0xEF, 0xBB, 0xBF})))
 			want, err := r.ReadAll()
 			if err == nil && len(want) > 0 {
@@ -76,7 +78,9 @@ func FuzzDecoder(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d2, err := csvsource.NewDecoder(bytes.NewReader(data[c.Offset:]), o, &csvsource.Resume{Header: d.Header(), Offset: c.Offset, Line: c.Line})
+			o2 := o
+			o2.Dialect = dl
+			d2, err := csvsource.NewDecoder(bytes.NewReader(data[c.Offset:]), o2, &csvsource.Resume{Header: d.Header(), Offset: c.Offset, Line: c.Line})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,8 +20,15 @@ import (
 	"github.com/contactbatch/batch/pipeline"
 )
 
-// headBytes is how much of the input the fingerprint hashes.
+// headBytes is how much of the input the fingerprint hashes whole.
 const headBytes = 64 << 10
+
+// Fingerprint samples: sampleBlocks blocks of sampleBytes, spread evenly
+// over the file after its head.
+const (
+	sampleBlocks = 64
+	sampleBytes  = 4 << 10
+)
 
 var _ pipeline.Source = (*Source)(nil)
 
@@ -34,6 +41,7 @@ type Source struct {
 	size        int64         // bytes of a plain file; -1 when unknown (gzip, stdin)
 	done        atomic.Int64  // decoded offset after the last row, for Progress
 	prefix      *prefixHasher // stdin: checkpoints of the bytes read
+	head        []byte        // stdin: its first bytes, for Detect
 }
 
 // Open opens path ("-" for opts.Stdin or os.Stdin). With an empty cursor it
@@ -54,6 +62,13 @@ func Open(ctx context.Context, path string, opts Options, cursor string, header 
 		}
 		at = &Resume{Header: header, Offset: c.Offset, Line: c.Line}
 		prefix = c.Prefix
+		if !opts.Dialect.Resolved() && path != "-" {
+			d, err := DetectFile(path, opts.Dialect)
+			if err != nil {
+				return nil, err
+			}
+			opts.Dialect = d
+		}
 	}
 	s := &Source{size: -1}
 	var r io.Reader
@@ -67,6 +82,9 @@ func Open(ctx context.Context, path string, opts Options, cursor string, header 
 		}
 	} else {
 		r, seeked, err = s.openFile(path, at)
+	}
+	if err == nil && at != nil && !opts.Dialect.Resolved() {
+		opts.Dialect, err = DetectReader(bytes.NewReader(s.head), opts.Dialect) // stdin
 	}
 	if err == nil && at != nil && !seeked {
 		r, err = checkPrefix(r, s.prefix, opts.Origin, at.Offset, prefix)
@@ -99,6 +117,7 @@ func (s *Source) openStdin(in io.Reader) (io.Reader, error) {
 		return nil, fmt.Errorf("csvsource: read stdin: %w", err)
 	}
 	s.fingerprint = fmt.Sprintf("stdin head=%x", sha256.Sum256(head))
+	s.head = append([]byte(nil), head...)
 	if isGzip(head) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
@@ -165,6 +184,9 @@ func (s *Source) Header() []string { return s.dec.Header() }
 // Mapping returns the contact field of each column.
 func (s *Source) Mapping() contact.Mapping { return s.dec.Mapping() }
 
+// Dialect returns the input's resolved dialect.
+func (s *Source) Dialect() Dialect { return s.dec.Dialect() }
+
 // Fingerprint returns the input's fingerprint as computed by Open (the
 // only way to get one for stdin).
 func (s *Source) Fingerprint() string { return s.fingerprint }
@@ -208,8 +230,11 @@ func (s *Source) Close() error {
 }
 
 // Fingerprint identifies a local file for resume: its size, modification
-// time and the SHA-256 of its first 64 KiB. Stdin has no fingerprint before
-// it is read: use Source.Fingerprint.
+// time, the SHA-256 of its first 64 KiB and of 64 blocks of 4 KiB spread
+// evenly over the rest (a fixed 320 KiB read whatever the size), so that
+// an edit of the same size with the modification time put back is seen
+// when it touches the head or a sampled block. Stdin has no fingerprint
+// before it is read: use Source.Fingerprint.
 func Fingerprint(path string) (string, error) {
 	if path == "-" {
 		return "", errors.New("csvsource: stdin is fingerprinted by Open (Source.Fingerprint)")
@@ -227,5 +252,33 @@ func Fingerprint(path string) (string, error) {
 	if _, err := io.CopyN(&head, f, headBytes); err != nil && err != io.EOF {
 		return "", fmt.Errorf("csvsource: read %s: %w", path, err)
 	}
-	return fmt.Sprintf("size=%d mtime=%d head=%x", st.Size(), st.ModTime().UnixNano(), sha256.Sum256(head.Bytes())), nil
+	fp := fmt.Sprintf("size=%d mtime=%d head=%x", st.Size(), st.ModTime().UnixNano(), sha256.Sum256(head.Bytes()))
+	if rest := st.Size() - headBytes; rest > 0 {
+		h := sha256.New()
+		buf := make([]byte, sampleBytes)
+		for i := range int64(sampleBlocks) {
+			n, err := f.ReadAt(buf, headBytes+i*rest/sampleBlocks)
+			if err != nil && err != io.EOF {
+				return "", fmt.Errorf("csvsource: read %s: %w", path, err)
+			}
+			h.Write(buf[:n])
+		}
+		fp += fmt.Sprintf(" samples=%x", h.Sum(nil))
+	}
+	return fp, nil
+}
+
+// DetectFile detects the dialect of a local file (gzip undone) from its
+// head; see Detect.
+func DetectFile(path string, force Dialect) (Dialect, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Dialect{}, fmt.Errorf("csvsource: %w", err)
+	}
+	defer f.Close()
+	d, err := DetectReader(f, force)
+	if err != nil {
+		return Dialect{}, fmt.Errorf("csvsource: %s: %w", path, err)
+	}
+	return d, nil
 }

@@ -38,6 +38,7 @@ type Source struct {
 	idx     int // objects[idx] is being read
 	header  []string
 	mapping contact.Mapping
+	dialect csvsource.Dialect // the first object's
 
 	obj    *objectReader
 	zr     *gzip.Reader
@@ -109,7 +110,12 @@ func (s *Source) open(ctx context.Context, key, cur string, header []string) err
 	if !sameETag(objs[i].etag, c.ETag) {
 		return fmt.Errorf("s3source: %s: ETag %s, cursor has %s: %w", c.Key, objs[i].etag, c.ETag, ErrChanged)
 	}
-	s.header = header
+	if !s.opts.Dialect.Resolved() {
+		if s.opts.Dialect, err = detect(ctx, s.bucket, objs, s.opts.Dialect); err != nil {
+			return err
+		}
+	}
+	s.header, s.dialect = header, s.opts.Dialect
 	m, err := s.opts.MapHeader(header)
 	if err != nil {
 		return fmt.Errorf("s3source: map header: %w", err)
@@ -185,7 +191,7 @@ func (s *Source) checkHeader(o object, dec *csvsource.Decoder) error {
 		return nil // empty object: no rows
 	}
 	if s.header == nil {
-		s.header, s.mapping = h, dec.Mapping()
+		s.header, s.mapping, s.dialect = h, dec.Mapping(), dec.Dialect()
 		return nil
 	}
 	same := len(h) == len(s.header) && slices.Equal(dec.Mapping(), s.mapping)
@@ -203,6 +209,9 @@ func (s *Source) Header() []string { return s.header }
 
 // Mapping returns the contact field of each column.
 func (s *Source) Mapping() contact.Mapping { return s.mapping }
+
+// Dialect returns the resolved dialect of the input's first object.
+func (s *Source) Dialect() csvsource.Dialect { return s.dialect }
 
 // Next returns the next row with its Cursor, io.EOF after the last row of
 // the last object, or a *pipeline.RowError (with Cursor) for a row it
@@ -314,6 +323,37 @@ func Fingerprint(ctx context.Context, rawURL string) (string, error) {
 		fmt.Fprintf(h, "%s\t%s\t%d\n", o.key, o.etag, o.size)
 	}
 	return fmt.Sprintf("s3 objects=%d sha256=%x", len(objs), h.Sum(nil)), nil
+}
+
+// Detect detects the dialect of the input (its first non-empty object's;
+// see csvsource.Detect) from the head of that object.
+func Detect(ctx context.Context, rawURL string, force csvsource.Dialect) (csvsource.Dialect, error) {
+	b, key, err := openBucket(ctx, rawURL)
+	if err != nil {
+		return csvsource.Dialect{}, err
+	}
+	defer b.Close()
+	objs, err := listObjects(ctx, b, key)
+	if err != nil {
+		return csvsource.Dialect{}, err
+	}
+	return detect(ctx, b, objs, force)
+}
+
+func detect(ctx context.Context, b *blob.Bucket, objs []object, force csvsource.Dialect) (csvsource.Dialect, error) {
+	for _, o := range objs {
+		if o.size == 0 {
+			continue
+		}
+		r := &objectReader{bucket: b, obj: o, ctx: ctx}
+		d, err := csvsource.DetectReader(r, force)
+		_ = r.Close()
+		if err != nil {
+			return csvsource.Dialect{}, fmt.Errorf("s3source: %s: %w", o.key, err)
+		}
+		return d, nil
+	}
+	return csvsource.Detect(nil, force)
 }
 
 // bucketName returns the host of an s3:// URL.
