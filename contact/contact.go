@@ -41,3 +41,32 @@ const (
 // "" marks a column that maps to no field. At most one column maps to each
 // field.
 type Mapping []Field
+
+// Ptr returns c's field named f, or nil for an unknown name.
+func (c *Contact) Ptr(f Field) *string {
+	switch f {
+	case FieldEmail:
+		return &c.Email
+	case FieldFirstName:
+		return &c.FirstName
+	case FieldLastName:
+		return &c.LastName
+	case FieldFullName:
+		return &c.FullName
+	case FieldTitle:
+		return &c.Title
+	case FieldCompany:
+		return &c.Company
+	case FieldWebsite:
+		return &c.Website
+	case FieldDomain:
+		return &c.Domain
+	case FieldLinkedInURL:
+		return &c.LinkedInURL
+	case FieldCompanyLinkedInURL:
+		return &c.CompanyLinkedInURL
+	case FieldPhone:
+		return &c.Phone
+	}
+	return nil
+}

@@ -207,7 +207,7 @@ func (d *Decoder) setMapping(m contact.Mapping) error {
 		if f == "" {
 			continue
 		}
-		if fieldPtr(&c, f) == nil {
+		if c.Ptr(f) == nil {
 			return fmt.Errorf("csvsource: %s: column %d maps to unknown field %q", d.opts.Origin, i+1, f)
 		}
 		if seen[f] {
@@ -274,7 +274,7 @@ func (d *Decoder) Next(ctx context.Context) (pipeline.Row, error) {
 	var c contact.Contact
 	for i, fld := range d.mapping {
 		if fld != "" {
-			*fieldPtr(&c, fld) = values[i]
+			*c.Ptr(fld) = values[i]
 		}
 	}
 	return pipeline.Row{Values: values, Line: f.startLine, Origin: d.opts.Origin, Contact: c}, nil
@@ -302,33 +302,4 @@ func (d *Decoder) rowError(f frame, reason string) *pipeline.RowError {
 	s := strings.ToValidUTF8(string(raw), "\uFFFD")
 	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	return &pipeline.RowError{Line: f.startLine, Origin: d.opts.Origin, Reason: reason, Raw: s}
-}
-
-// fieldPtr returns c's field named f, or nil for an unknown name.
-func fieldPtr(c *contact.Contact, f contact.Field) *string {
-	switch f {
-	case contact.FieldEmail:
-		return &c.Email
-	case contact.FieldFirstName:
-		return &c.FirstName
-	case contact.FieldLastName:
-		return &c.LastName
-	case contact.FieldFullName:
-		return &c.FullName
-	case contact.FieldTitle:
-		return &c.Title
-	case contact.FieldCompany:
-		return &c.Company
-	case contact.FieldWebsite:
-		return &c.Website
-	case contact.FieldDomain:
-		return &c.Domain
-	case contact.FieldLinkedInURL:
-		return &c.LinkedInURL
-	case contact.FieldCompanyLinkedInURL:
-		return &c.CompanyLinkedInURL
-	case contact.FieldPhone:
-		return &c.Phone
-	}
-	return nil
 }
