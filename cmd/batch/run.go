@@ -37,7 +37,7 @@ type jobOptions struct {
 	UpsertKey     string            `json:"upsert_key,omitempty"`
 	Escape        bool              `json:"escape_formulas"`
 	Shard         string            `json:"shard,omitempty"`
-	Dialect       string            `json:"dialect,omitempty"`
+	Dialect       csvsource.Dialect `json:"dialect"`
 	BOM           bool              `json:"bom,omitempty"`
 }
 
@@ -47,7 +47,7 @@ func (c *RunCmd) options(verifyMode string) jobOptions {
 		Verify: c.Verify, EnrichPerson: c.EnrichPerson, EnrichOrg: c.EnrichOrg,
 		Map: c.Map, SendInvalid: c.SendInvalid, CheckMX: c.CheckMX, IncludeMobile: c.IncludeMobile,
 		VerifyMode: verifyMode, Escape: !c.NoEscape,
-		Dialect: c.dialect.String(), BOM: c.BOM,
+		Dialect: c.dialect, BOM: c.BOM,
 	}
 	if isDatabase(c.Output) {
 		o.Table, o.UpsertKey = c.Table, c.UpsertKey
@@ -146,7 +146,9 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if c.dialect, stdin, err = detectDialect(ctx, c.Input, stdin, force); err != nil {
+	if d, ok := storedDialect(ctx, ledger, fp, force); ok {
+		c.dialect = d // a resume reads the input as its first run did, without a GET of its head
+	} else if c.dialect, stdin, err = detectDialect(ctx, c.Input, stdin, force); err != nil {
 		return err
 	}
 	logDialect(e, c.dialect)
@@ -307,6 +309,31 @@ type retryableError struct{ errors, pending int64 }
 func (e *retryableError) Error() string {
 	return fmt.Sprintf("finished, but %d rows are retryable (%d error, %d pending); run the same command again to retry only those (answers already paid for are reused)",
 		e.errors+e.pending, e.errors, e.pending)
+}
+
+// storedDialect returns the dialect the job in ledger stored, when it is a
+// job over the same input (fingerprint fp), with the forced fields put in
+// (a forced field that differs makes the options differ: the job is
+// refused as changed).
+func storedDialect(ctx context.Context, ledger *checkpoint.Ledger, fp string, force csvsource.Dialect) (csvsource.Dialect, bool) {
+	job, err := ledger.Job(ctx)
+	if err != nil || job.Fingerprint != fp {
+		return csvsource.Dialect{}, false
+	}
+	var o jobOptions
+	if json.Unmarshal(job.Options, &o) != nil || !o.Dialect.Resolved() {
+		return csvsource.Dialect{}, false
+	}
+	d := o.Dialect
+	if force.Delimiter != 0 {
+		d.Delimiter = force.Delimiter
+	}
+	if force.Encoding != "" {
+		if fd, err := csvsource.Detect(nil, csvsource.Dialect{Encoding: force.Encoding}); err == nil {
+			d.Encoding = fd.Encoding
+		}
+	}
+	return d, true
 }
 
 // logDialect prints how the input is read, and a warning when its
