@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -108,6 +109,8 @@ func RootCause(err error) string {
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset by peer"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an answer"
 	case errors.As(err, &dns):
 		return "lookup " + dns.Name + ": " + dns.Err
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
@@ -124,7 +127,8 @@ func RootCause(err error) string {
 // an endpoint after Streak consecutive transient failures of different
 // lookup keys (a key failing again does not lengthen the streak), or when
 // at least Share of the last Window calls failed transiently. A success or
-// an answer about the input (for example a 400) ends a streak; 429s,
+// an answer about the input (for example a 400, or a 404 for a poll
+// handle) ends a streak; 429s,
 // cancellations and the run-stopping 401/402/403 are not counted. Once
 // open it stays open: the run stops and the next run starts closed.
 //
@@ -141,6 +145,9 @@ type Breaker struct {
 	mu   sync.Mutex
 	eps  map[Endpoint]*breakerState
 	open *OutageError
+	// ctx is cancelled when open is set (see Context).
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
 // breakerState is one endpoint's recent history.
@@ -185,7 +192,7 @@ func (b *Breaker) Record(ep Endpoint, key string, err error) error {
 		st = &breakerState{streak: map[string]struct{}{}, ring: make([]bool, window)}
 		b.eps[ep] = st
 	}
-	failed := Transient(err)
+	failed := Transient(err) && !(isPoll(ep) && errors.As(err, &ae) && ae.Status == http.StatusNotFound)
 	if st.ring[st.next] {
 		st.failed--
 	}
@@ -206,7 +213,37 @@ func (b *Breaker) Record(ep Endpoint, key string, err error) error {
 	default:
 		return nil
 	}
+	b.doneLocked()
 	return b.open
+}
+
+// Context returns a context cancelled (with the *OutageError as its
+// cause) when the breaker opens, so that calls in flight can be abandoned.
+func (b *Breaker) Context() context.Context {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.initLocked()
+	return b.ctx
+}
+
+func (b *Breaker) initLocked() {
+	if b.ctx == nil {
+		b.ctx, b.cancel = context.WithCancelCause(context.Background())
+		if b.open != nil {
+			b.cancel(b.open)
+		}
+	}
+}
+
+func (b *Breaker) doneLocked() {
+	b.initLocked()
+	b.cancel(b.open)
+}
+
+// isPoll reports whether ep reads a handle (a person result URL, a bulk
+// job): a 404 there is the answer "no such handle", not a failure.
+func isPoll(ep Endpoint) bool {
+	return ep == EndpointPersonPoll || ep == EndpointBulkStatus || ep == EndpointBulkDownload
 }
 
 // Err returns the *OutageError if the breaker is open, else nil.

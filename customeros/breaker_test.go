@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -80,6 +81,7 @@ func TestRootCause(t *testing.T) {
 		{err500, "HTTP 500: Internal Server Error"},
 		{errBody, "malformed response: truncated body"},
 		{&customeros.APIError{Err: context.DeadlineExceeded}, "timeout"},
+		{&customeros.APIError{Err: fmt.Errorf("get: %w", io.EOF)}, "connection closed without an answer"},
 	} {
 		if got := customeros.RootCause(tt.err); got != tt.want {
 			t.Errorf("RootCause(%v) = %q, want %q", tt.err, got, tt.want)
@@ -162,6 +164,8 @@ func TestBreakerTransitions(t *testing.T) {
 			fails(v, err500, "c"), oks(v, 1), fails(v, err500, "d"), oks(v, 1), fails(v, err500, "e"), oks(v, 1),
 			fails(v, err500, "f"), oks(v, 1),
 		), -1, ""},
+		{"a gone poll handle is an answer", seq(fails(customeros.EndpointPersonPoll, errReset, "a", "b"),
+			fails(customeros.EndpointPersonPoll, err404, "c", "d", "e"), fails(customeros.EndpointPersonPoll, errReset, "f")), -1, ""},
 		{"undecodable bodies count", fails(v, errBody, "a", "b", "c"), 2, "malformed response: truncated body"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,10 +203,21 @@ func TestBreakerTransitions(t *testing.T) {
 
 func TestBreakerDefaults(t *testing.T) {
 	var b customeros.Breaker
+	done := b.Context().Done()
 	for i, k := range keys("k", customeros.DefaultBreakerStreak) {
+		select {
+		case <-done:
+			t.Fatalf("Done closed after %d failures", i)
+		default:
+		}
 		err := b.Record(customeros.EndpointPerson, k, errRefused)
 		if (err != nil) != (i == customeros.DefaultBreakerStreak-1) {
 			t.Fatalf("failure %d: Record = %v", i, err)
 		}
+	}
+	<-done // closed by the opening failure (a hang here fails the test by its timeout)
+	var oe *customeros.OutageError
+	if !errors.As(context.Cause(b.Context()), &oe) {
+		t.Errorf("cause of the breaker's context = %v, want the *OutageError", context.Cause(b.Context()))
 	}
 }

@@ -327,7 +327,8 @@ func TestAsyncTimeoutWritesPending(t *testing.T) {
 }
 
 // TestFailedKeyCalledOnce checks that rows sharing a key whose lookup
-// failed for good get the error without another call.
+// failed this run get the error without another call, and that one key
+// failing alone does not open the breaker.
 func TestFailedKeyCalledOnce(t *testing.T) {
 	opts := sandbox.DefaultOptions()
 	opts.Fail500 = 1 // every verify fails, retries included
@@ -347,8 +348,54 @@ func TestFailedKeyCalledOnce(t *testing.T) {
 		t.Errorf("rows in error = %d, want 50", got)
 	}
 	calls := h.sb.Counters().Sent(sandbox.EpVerify)
-	if calls != 2 {
-		t.Errorf("verify requests = %d, want 2 (one lookup, one retry)", calls)
+	if calls != 4 {
+		t.Errorf("verify requests = %d, want 4 (one lookup and its second try, one retry each)", calls)
+	}
+}
+
+// TestOutageStopsResumably: with every call failing, the breaker stops the
+// run resumably before any row is written, naming the URL and the cause;
+// a run against the API once it is back finishes every row, paying for
+// each address once.
+func TestOutageStopsResumably(t *testing.T) {
+	opts := sandbox.DefaultOptions()
+	opts.Fail503 = 1
+	h := newHarness(t, opts)
+	input, unique := contacts(400, 0, 0)
+	cfg, client := h.config(input, pipeline.Stages{Verify: true})
+	// Calls that fail slowly beside a reader that plans fast: every worker
+	// has a key in flight when the first failure is seen.
+	client.MaxAttempts, client.InitialBackoff, client.MaxBackoff = 2, 200*time.Millisecond, 200*time.Millisecond
+	cfg.Breaker = &customeros.Breaker{URL: h.url}
+	_, sum, err := run(t, cfg)
+	var oe *customeros.OutageError
+	if !errors.Is(err, pipeline.ErrStopped) || !errors.As(err, &oe) {
+		t.Fatalf("Run() = %v, want a resumable stop for an outage", err)
+	}
+	if want := "API failing at " + h.url + ": HTTP 503: Service Unavailable"; !strings.Contains(err.Error(), want) {
+		t.Errorf("stop cause %q, want it to contain %q", err, want)
+	}
+	if sum.Rows != 0 || sum.Counters["rows_written"] != 0 {
+		t.Errorf("%d rows committed during an outage, want 0 (counters %v)", sum.Rows, sum.Counters)
+	}
+	if n := h.sb.Counters().Billable[sandbox.EpVerify]; n != 0 {
+		t.Errorf("billable = %d during an outage", n)
+	}
+
+	clean := sandbox.New(sandbox.DefaultOptions())
+	ts := httptest.NewServer(clean)
+	defer func() { clean.Close(); ts.Close() }()
+	h.url = ts.URL
+	cfg, _ = h.config(input, pipeline.Stages{Verify: true})
+	_, sum, err = run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counters["rows_ok"] != 400 {
+		t.Errorf("rows ok after the API is back = %d, want 400", sum.Counters["rows_ok"])
+	}
+	if n := clean.Counters().Sent(sandbox.EpVerify); n != int64(unique) {
+		t.Errorf("verify calls after the API is back = %d, want %d", n, unique)
 	}
 }
 
@@ -413,10 +460,13 @@ func TestMXLookupsConcurrent(t *testing.T) {
 // --restart does) with the same cache pays only for the keys that failed.
 func TestRestartPaysOnlyForFailures(t *testing.T) {
 	ctx := context.Background()
-	opts := sandbox.DefaultOptions()
-	opts.Fail500 = 0.5 // 1 in 16 keys fails all 4 attempts
-	h := newHarness(t, opts)
+	h := newHarness(t, sandbox.DefaultOptions())
 	input, unique := contacts(300, 0, 0)
+	var failing []string
+	for i := 3; i < 300; i += 41 {
+		failing = append(failing, fmt.Sprintf("person%d@company%d.com", i, i%50))
+	}
+	h.sb.FailKeys(500, 1<<30, failing...)
 	cache, err := checkpoint.OpenCache(ctx, filepath.Join(t.TempDir(), "cache.db"), checkpoint.DefaultTTLPolicy())
 	if err != nil {
 		t.Fatal(err)
@@ -429,8 +479,8 @@ func TestRestartPaysOnlyForFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed := sum.Counters["rows_error"]
-	if failed == 0 || failed == int64(unique) {
-		t.Fatalf("%d of %d rows failed; the test needs some", failed, unique)
+	if failed != int64(len(failing)) {
+		t.Fatalf("%d of %d rows failed, want the %d failing keys", failed, unique, len(failing))
 	}
 
 	if err := h.ledger.Reset(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/customeros"
 	"github.com/contactbatch/batch/internal/shard"
 	"github.com/contactbatch/batch/pipeline/lookup"
 )
@@ -85,6 +86,10 @@ type Config struct {
 	PollInitial    time.Duration
 	PollMax        time.Duration
 	Grace          time.Duration // time in-flight calls get to finish after a stop
+	// Breaker watches the API calls' outcomes and stops the run resumably
+	// when the API looks down (see customeros.Breaker and guard); nil means
+	// one with the defaults.
+	Breaker *customeros.Breaker
 
 	// Resume is where the run starts (the ledger's last Progress).
 	Resume Progress
@@ -156,6 +161,12 @@ func New(cfg Config) (*Runner, error) {
 	defd(&cfg.PollMax, DefaultPollMax)
 	defd(&cfg.Grace, DefaultGrace)
 	defd(&cfg.BulkLinger, DefaultBulkLinger)
+	if cfg.Breaker == nil {
+		cfg.Breaker = &customeros.Breaker{URL: "the API"}
+	}
+	if cfg.API != nil {
+		cfg.API = newGuard(cfg.API, cfg.Breaker)
+	}
 	if cfg.VerifyMode == "" {
 		cfg.VerifyMode = "single"
 	}

@@ -275,7 +275,8 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 			SinkPos: pipeline.Position(progress.SinkPos), RejectPos: pipeline.Position(progress.RejectPos),
 			Counters: progress.Counters,
 		},
-		Logger: e.log,
+		Breaker: &customeros.Breaker{URL: redactURL(c.APIURL)},
+		Logger:  e.log,
 	}
 	if c.CheckMX {
 		cfg.MX = contact.NewMXChecker()

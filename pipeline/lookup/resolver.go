@@ -432,9 +432,16 @@ func isGone(err error) bool {
 
 // fatal reports whether err must stop the run (resumably) and stops it.
 func (e *Engine) fatal(err error) bool {
-	var ae *customeros.APIError
+	var (
+		ae *customeros.APIError
+		oe *customeros.OutageError
+	)
 	stop := e.cfg.Budget
 	switch {
+	case errors.As(err, &oe):
+		// The breaker opened: the API looks down. The row stays unwritten.
+		stop.Stop(err)
+		return true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && stop.Stopping():
 		stop.Stop(err)
 		return true
