@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -234,21 +235,42 @@ func yamlResolver(r io.Reader) (kong.Resolver, error) {
 	return kong.JSON(bytes.NewReader(b))
 }
 
-// apiKey reads the API key from the key file or the environment.
+// apiKey reads the API key from the key file or the environment: the
+// file's first key when it holds several (see apiKeys).
 func (j *JobFlags) apiKey(getenv func(string) string) (string, error) {
+	keys, err := j.apiKeys(getenv)
+	if err != nil || len(keys) == 0 {
+		return "", err
+	}
+	return keys[0], nil
+}
+
+// apiKeys reads the API keys: the key file's non-blank lines (lines
+// starting # are comments), or CUSTOMEROS_API_KEY. Several keys are for a
+// sharded run, whose shard I uses key I mod K.
+func (j *JobFlags) apiKeys(getenv func(string) string) ([]string, error) {
 	if j.APIKeyFile != "" {
 		fi, err := os.Stat(j.APIKeyFile)
 		if err != nil {
-			return "", usagef("api key file: %w", err)
+			return nil, usagef("api key file: %w", err)
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
-			return "", usagef("api key file %s is readable by others (mode %v): chmod 600 it", j.APIKeyFile, fi.Mode().Perm())
+			return nil, usagef("api key file %s is readable by others (mode %v): chmod 600 it", j.APIKeyFile, fi.Mode().Perm())
 		}
 		b, err := os.ReadFile(j.APIKeyFile)
 		if err != nil {
-			return "", usagef("api key file: %w", err)
+			return nil, usagef("api key file: %w", err)
 		}
-		return string(bytes.TrimSpace(b)), nil
+		var keys []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if k := strings.TrimSpace(line); k != "" && !strings.HasPrefix(k, "#") {
+				keys = append(keys, k)
+			}
+		}
+		return keys, nil
 	}
-	return getenv("CUSTOMEROS_API_KEY"), nil
+	if k := getenv("CUSTOMEROS_API_KEY"); k != "" {
+		return []string{k}, nil
+	}
+	return nil, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/internal/shard"
 	"github.com/contactbatch/batch/pipeline"
 )
 
@@ -53,11 +54,12 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 		defer cc.Close()
-		key, err := c.apiKey(e.Getenv)
+		keys, err := c.apiKeys(e.Getenv)
 		if err != nil {
 			return err
 		}
-		cache = cc.ForRun(cacheScope(&c.JobFlags, key))
+		_, tenant := pickKey(keys, shard.Spec{})
+		cache = cc.ForRun(cacheScope(&c.JobFlags, tenant))
 	}
 	est := estimate{CacheHits: map[string]int64{}, Calls: map[string]int64{}, UniqueLookups: map[string]int64{}}
 	seen := map[uint64]struct{}{}

@@ -107,10 +107,11 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if err := c.checkAPIURL(e); err != nil {
 		return err
 	}
-	key, err := c.apiKey(e.Getenv)
+	keys, err := c.apiKeys(e.Getenv)
 	if err != nil {
 		return err
 	}
+	key, tenant := pickKey(keys, shardSpec)
 	e.secrets.setSecret(key)
 	if c.anyStage() && key == "" {
 		return usagef("no API key: set CUSTOMEROS_API_KEY or --api-key-file")
@@ -252,7 +253,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 		defer cc.Close()
-		cache = cc.ForRun(cacheScope(&c.JobFlags, key))
+		cache = cc.ForRun(cacheScope(&c.JobFlags, tenant))
 	}
 
 	pacer := pace.New(c.Rate)

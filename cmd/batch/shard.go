@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,6 +12,22 @@ import (
 type ShardFlags struct {
 	Shard  string `help:"Process shard INDEX/COUNT of the input (e.g. 0/3); every shard reads the whole input and keeps the rows whose contact key hashes to it. File outputs must name their shard with {shard}." placeholder:"I/N"`
 	Shards int    `help:"Shard count, with the index from JOB_COMPLETION_INDEX (as a Kubernetes Indexed Job sets it)." placeholder:"N"`
+}
+
+// pickKey chooses the API key of a shard, I mod K of the K keys given, and
+// names the tenant whose answers the cache shares: the key itself, or,
+// with several keys (one account's keys spread over shards), all of them,
+// so that every shard reads what the others bought.
+func pickKey(keys []string, s shard.Spec) (key, tenant string) {
+	switch len(keys) {
+	case 0:
+		return "", ""
+	case 1:
+		return keys[0], keys[0]
+	}
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	return keys[s.Index%len(keys)], strings.Join(sorted, "\n")
 }
 
 // placeholder is replaced by the shard index in --output, --state,
