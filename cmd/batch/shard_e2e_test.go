@@ -273,3 +273,44 @@ func TestShardsSharePostgres(t *testing.T) {
 	}
 	t.Logf("billable %d (single run %d), repeated %d", em.billable(), ref.billable(), em.repeated())
 }
+
+// TestShardKeys: with several keys in --api-key-file, shard I uses key
+// I mod K (the emulator accepts one key only, so only its shard gets
+// through), and no key reaches an output or the state.
+func TestShardKeys(t *testing.T) {
+	keys := []string{"shard-key-aaaa-0000", "shard-key-bbbb-1111", "shard-key-cccc-2222"}
+	opts := sandbox.DefaultOptions()
+	opts.APIKey = keys[0]
+	em := startEmulator(t, opts)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 40, 0, 0, 5)
+	keyFile := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keyFile, []byte("# one account's keys\n"+strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{ExitOK, ExitResumable, ExitResumable, ExitOK} {
+		r := runBatch(t, em.URL, "run", "-i", in, "-o", filepath.Join(dir, "o-{shard}.csv"), "--shard", fmt.Sprintf("%d/4", i),
+			"--api-key-file", keyFile, "--verify", "--no-cache", "--progress", "none")
+		if r.code != want {
+			t.Errorf("shard %d/4 (key %d): exit %d, want %d\n%s", i, i%3, r.code, want, r.stderr)
+		}
+		for _, k := range keys {
+			if strings.Contains(r.stderr, k) || strings.Contains(r.stdout, k) {
+				t.Errorf("shard %d printed an API key", i)
+			}
+		}
+	}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || p == keyFile {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		for _, k := range keys {
+			if bytes.Contains(b, []byte(k)) {
+				t.Errorf("%s holds an API key", p)
+			}
+		}
+		return nil
+	})
+}
