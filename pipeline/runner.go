@@ -366,23 +366,16 @@ func (r *Runner) planRows(ctx context.Context, rows <-chan *record) {
 
 // plan normalizes rec and requests its lookups.
 func (r *Runner) plan(ctx context.Context, rec *record) {
-	rec.contact = contact.Normalize(rec.row.Contact, r.cfg.Checker.NotCompany)
+	p := r.cfg.planner()
+	rec.contact = p.Normalize(rec.row.Contact)
 	if !r.cfg.Shard.OwnsRow(rec.contact, rec.seq) {
 		rec.otherShard = true
 		r.toWriter(ctx, rec)
 		return
 	}
-	if rec.contact.Email != "" {
-		rec.checks = r.cfg.Checker.Check(rec.contact.Email)
-		if rec.checks.Valid && r.cfg.MX != nil {
-			ok, err := r.cfg.MX.HasMX(ctx, rec.checks.Domain)
-			if err == nil && !ok {
-				rec.checks.Valid = false
-				rec.checks.Reason = "domain has no MX record"
-			}
-		}
-	}
-	wanted := Lookups(rec.contact, rec.checks, r.cfg.Stages, r.cfg.SendInvalid)
+	pl := p.Check(ctx, rec.contact)
+	rec.checks = pl.Checks
+	wanted := pl.Lookups
 	for _, lk := range wanted {
 		*rec.want(lk.Kind) = want{wanted: true, key: lk.Key, rec: rec}
 	}

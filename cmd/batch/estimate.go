@@ -26,14 +26,14 @@ type estimate struct {
 	UniqueLookups map[string]int64 `json:"unique_lookups"`
 }
 
-// run reads the whole input the way `batch run` would plan it and counts
-// the calls: one per unique key per enabled stage, minus cache hits. Each
-// is paid only if the service bills its answer (the billing rules of the
-// run summary: a verification is free when its verdict is unknown, a
-// person when no email or phone is found, an organization when not found),
-// so the calls are the most the run can pay. It makes no API call.
+// run reads the whole input, plans each row as `batch run` would (the
+// same pipeline.Planner, --check-mx included) and counts the calls: one
+// per unique key per enabled stage, minus cache hits. Each is paid only if
+// the service bills its answer (the billing rules of the run summary: a
+// verification is free when its verdict is unknown, a person when no
+// email or phone is found, an organization when not found), so the calls
+// are the most the run can pay. It makes no API call.
 func (c *EstimateCmd) run(ctx context.Context, e *env) error {
-	checker := contact.NewChecker()
 	force, err := c.forcedDialect()
 	if err != nil {
 		return err
@@ -47,7 +47,8 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer src.Close()
-	var cache pipeline.Cache
+	x := &estimator{est: estimate{CacheHits: map[string]int64{}, Calls: map[string]int64{}, UniqueLookups: map[string]int64{}},
+		seen: map[uint64]struct{}{}, emails: map[uint64]struct{}{}}
 	if !c.NoCache && !c.Refresh {
 		cc, err := openCache(ctx, &c.JobFlags, false)
 		if err != nil {
@@ -59,82 +60,111 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 		_, tenant := pickKey(keys, shard.Spec{})
-		cache = cc.ForRun(cacheScope(&c.JobFlags, tenant))
+		x.cache = cc.ForRun(cacheScope(&c.JobFlags, tenant))
 	}
-	est := estimate{CacheHits: map[string]int64{}, Calls: map[string]int64{}, UniqueLookups: map[string]int64{}}
-	seen := map[uint64]struct{}{}
-	emails := map[uint64]struct{}{}
-	count := func(kind pipeline.Kind, key string) error {
-		h := fnv.New64a()
-		h.Write([]byte(kind))
-		h.Write([]byte{0})
-		h.Write([]byte(key))
-		sum := h.Sum64()
-		if _, ok := seen[sum]; ok {
-			return nil
-		}
-		seen[sum] = struct{}{}
-		est.UniqueLookups[string(kind)]++
-		if cache != nil {
-			r, err := cache.Get(ctx, kind, key)
-			if err != nil {
-				return err
-			}
-			if r != nil {
-				est.CacheHits[string(kind)]++
-				return nil
-			}
-		}
-		est.Calls[string(kind)]++
-		est.TotalCalls++
-		return nil
+	p := pipeline.Planner{Checker: contact.NewChecker(), Stages: c.stages(), SendInvalid: c.SendInvalid}
+	if c.CheckMX {
+		p.MX = contact.NewMXChecker()
 	}
+	if err := x.read(ctx, src, p); err != nil {
+		return err
+	}
+	return x.est.print(e.Stdout, c.JSON)
+}
+
+// estimator counts what a run of the input would do.
+type estimator struct {
+	est    estimate
+	cache  pipeline.Cache      // nil: no cache
+	seen   map[uint64]struct{} // lookups, by hash of kind and key
+	emails map[uint64]struct{} // normalized emails, by hash
+}
+
+// read plans and counts every row of src.
+func (x *estimator) read(ctx context.Context, src pipeline.Source, p pipeline.Planner) error {
 	for {
 		row, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		var rowErr *pipeline.RowError
 		if errors.As(err, &rowErr) {
-			est.Rejected++
+			x.est.Rejected++
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("read input: %w", err)
 		}
-		est.Rows++
-		ct := contact.Normalize(row.Contact, checker.NotCompany)
-		var checks contact.Checks
-		if ct.Email != "" {
-			est.WithEmail++
-			h := fnv.New64a()
-			h.Write([]byte(ct.Email))
-			if _, dup := emails[h.Sum64()]; dup {
-				est.Duplicates++
-			} else {
-				emails[h.Sum64()] = struct{}{}
+		pl := p.Plan(ctx, row.Contact)
+		x.est.Rows++
+		if pl.Contact.Email != "" {
+			x.est.WithEmail++
+			if !x.first(x.emails, pl.Contact.Email) {
+				x.est.Duplicates++
 			}
-			checks = checker.Check(ct.Email)
-			if !checks.Valid {
-				est.Invalid++
+			if !pl.Checks.Valid {
+				x.est.Invalid++
 			}
 		}
-		for _, lk := range pipeline.Lookups(ct, checks, c.stages(), c.SendInvalid) {
-			if err := count(lk.Kind, lk.Key); err != nil {
+		for _, lk := range pl.Lookups {
+			if err := x.lookup(ctx, lk); err != nil {
 				return err
 			}
 		}
 	}
-	if c.JSON {
-		return json.NewEncoder(e.Stdout).Encode(est)
+}
+
+// first reports whether the parts were not in set yet, and adds them.
+func (x *estimator) first(set map[uint64]struct{}, parts ...string) bool {
+	h := fnv.New64a()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
 	}
-	fmt.Fprintf(e.Stdout, "rows:               %d (+%d rejected)\n", est.Rows, est.Rejected)
-	fmt.Fprintf(e.Stdout, "rows with an email: %d (%d duplicates, %d locally invalid)\n", est.WithEmail, est.Duplicates, est.Invalid)
-	for _, k := range []pipeline.Kind{pipeline.KindVerify, pipeline.KindPerson, pipeline.KindOrg} {
-		if n, ok := est.UniqueLookups[string(k)]; ok {
-			fmt.Fprintf(e.Stdout, "%-13s       %d unique, %d cached, %d calls\n", string(k)+":", n, est.CacheHits[string(k)], est.Calls[string(k)])
+	sum := h.Sum64()
+	if _, ok := set[sum]; ok {
+		return false
+	}
+	set[sum] = struct{}{}
+	return true
+}
+
+// lookup counts a lookup the first time its key comes: a cache hit or a call.
+func (x *estimator) lookup(ctx context.Context, lk pipeline.Lookup) error {
+	kind := string(lk.Kind)
+	if !x.first(x.seen, kind, lk.Key) {
+		return nil
+	}
+	x.est.UniqueLookups[kind]++
+	if x.cache != nil {
+		r, err := x.cache.Get(ctx, lk.Kind, lk.Key)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			x.est.CacheHits[kind]++
+			return nil
 		}
 	}
-	fmt.Fprintf(e.Stdout, "calls:              %d, the most the run can pay (unknown verdicts and lookups that find nothing are not billed)\n", est.TotalCalls)
+	x.est.Calls[kind]++
+	x.est.TotalCalls++
 	return nil
+}
+
+// print writes the estimate as text or JSON.
+func (est *estimate) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(est)
+	}
+	fmt.Fprintf(w, "rows:               %d (+%d rejected)\n", est.Rows, est.Rejected)
+	fmt.Fprintf(w, "rows with an email: %d (%d duplicates, %d locally invalid)\n", est.WithEmail, est.Duplicates, est.Invalid)
+	for _, k := range []pipeline.Kind{pipeline.KindVerify, pipeline.KindPerson, pipeline.KindOrg} {
+		if n, ok := est.UniqueLookups[string(k)]; ok {
+			fmt.Fprintf(w, "%-13s       %d unique, %d cached, %d calls\n", string(k)+":", n, est.CacheHits[string(k)], est.Calls[string(k)])
+		}
+	}
+	_, err := fmt.Fprintf(w, "calls:              %d, the most the run can pay (unknown verdicts and lookups that find nothing are not billed)\n", est.TotalCalls)
+	return err
 }
