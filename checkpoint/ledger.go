@@ -264,33 +264,13 @@ func (l *Ledger) initSchema(ctx context.Context, started bool) error {
 // itself, repairs the two states a crash inside Start or Reset can leave
 // (when st is not nil, i.e. not read-only), and returns the result key set.
 func (l *Ledger) check(ctx context.Context, c *sql.Conn, m *marker, st *stmts) (keySet, error) {
-	var ks keySet
-	meta := map[string][]byte{}
-	rows, err := c.QueryContext(ctx, `SELECT k, v FROM meta`)
+	meta, err := l.readMeta(ctx, c)
 	if err != nil {
-		return ks, l.corruptOr("read meta of", err)
+		return keySet{}, err
 	}
-	for rows.Next() {
-		var k string
-		var v []byte
-		if err := rows.Scan(&k, &v); err != nil {
-			rows.Close()
-			return ks, l.corruptOr("read meta of", err)
-		}
-		meta[k] = v
-	}
-	if err := rows.Err(); err != nil {
-		return ks, l.corruptOr("read meta of", err)
-	}
-	rows.Close()
-	if string(meta["schema"]) != schemaVersion || len(meta["ledger_id"]) == 0 {
-		return ks, fmt.Errorf("%w: %s is not a version %s ledger", ErrCorrupt, l.path(dbName), schemaVersion)
-	}
-	if ks, err = decodeKeySet(meta["keyset"]); err != nil {
+	ks, err := l.checkMeta(meta, m)
+	if err != nil {
 		return ks, err
-	}
-	if m != nil && m.LedgerID != string(meta["ledger_id"]) {
-		return ks, fmt.Errorf("%w: %s belongs to another ledger than %s (database replaced?)", ErrCorrupt, l.path(dbName), markerName)
 	}
 	j, err := readJob(ctx, c)
 	if err != nil && !errors.Is(err, ErrNoJob) {
@@ -316,35 +296,8 @@ func (l *Ledger) check(ctx context.Context, c *sql.Conn, m *marker, st *stmts) (
 	}
 	l.j = jl
 	empty := ks.N == 0 && npending == 0 && p == nil && nlogged == 0
-	switch {
-	case m != nil && j == nil:
-		// Reset committed, the marker removal did not happen.
-		if !empty {
-			return ks, fmt.Errorf("%w: %s records a job that %s does not hold", ErrCorrupt, markerName, l.path(dbName))
-		}
-		if st != nil {
-			if err := removeMarker(l.path(markerName), l.dir); err != nil {
-				return ks, err
-			}
-		}
-		m = nil
-	case m == nil && j != nil:
-		// Start committed, the marker was never written: nothing was done
-		// under that job yet, so it is dropped. With work done, the marker
-		// was lost.
-		if !empty {
-			return ks, fmt.Errorf("%w: %s holds a job with progress but %s is missing", ErrCorrupt, l.path(dbName), markerName)
-		}
-		if st != nil {
-			if _, err := c.ExecContext(ctx, `DELETE FROM job`); err != nil {
-				return ks, l.dbErr("drop unstarted job in", err)
-			}
-		}
-		j = nil
-	case m == nil && !empty:
-		return ks, fmt.Errorf("%w: %s holds results but no job", ErrCorrupt, l.path(dbName))
-	case m != nil && (j.Identity != m.Identity || j.Fingerprint != m.Fingerprint):
-		return ks, fmt.Errorf("%w: job in %s does not match %s", ErrCorrupt, l.path(dbName), markerName)
+	if m, err = l.reconcile(ctx, c, m, j, empty, st != nil); err != nil {
+		return ks, err
 	}
 	if err := l.scanKeys(ctx, c, ks); err != nil {
 		return ks, err
@@ -355,6 +308,81 @@ func (l *Ledger) check(ctx context.Context, c *sql.Conn, m *marker, st *stmts) (
 		l.key = &k
 	}
 	return ks, nil
+}
+
+// readMeta reads the meta table.
+func (l *Ledger) readMeta(ctx context.Context, c *sql.Conn) (map[string][]byte, error) {
+	rows, err := c.QueryContext(ctx, `SELECT k, v FROM meta`)
+	if err != nil {
+		return nil, l.corruptOr("read meta of", err)
+	}
+	defer rows.Close()
+	meta := map[string][]byte{}
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, l.corruptOr("read meta of", err)
+		}
+		meta[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, l.corruptOr("read meta of", err)
+	}
+	return meta, nil
+}
+
+// checkMeta checks the schema version and that the database is the
+// marker's, and returns the stored key set.
+func (l *Ledger) checkMeta(meta map[string][]byte, m *marker) (keySet, error) {
+	if string(meta["schema"]) != schemaVersion || len(meta["ledger_id"]) == 0 {
+		return keySet{}, fmt.Errorf("%w: %s is not a version %s ledger", ErrCorrupt, l.path(dbName), schemaVersion)
+	}
+	ks, err := decodeKeySet(meta["keyset"])
+	if err != nil {
+		return ks, err
+	}
+	if m != nil && m.LedgerID != string(meta["ledger_id"]) {
+		return ks, fmt.Errorf("%w: %s belongs to another ledger than %s (database replaced?)", ErrCorrupt, l.path(dbName), markerName)
+	}
+	return ks, nil
+}
+
+// reconcile compares the marker m with the job j the database holds
+// (either may be nil) and repairs, when writable, what a crash inside
+// Start or Reset leaves; it returns the marker that stands. empty reports
+// that the ledger holds no result, pending handle or progress.
+func (l *Ledger) reconcile(ctx context.Context, c *sql.Conn, m *marker, j *Job, empty, writable bool) (*marker, error) {
+	switch {
+	case m != nil && j == nil:
+		// Reset committed, the marker removal did not happen.
+		if !empty {
+			return m, fmt.Errorf("%w: %s records a job that %s does not hold", ErrCorrupt, markerName, l.path(dbName))
+		}
+		if writable {
+			if err := removeMarker(l.path(markerName), l.dir); err != nil {
+				return m, err
+			}
+		}
+		return nil, nil
+	case m == nil && j != nil:
+		// Start committed, the marker was never written: nothing was done
+		// under that job yet, so it is dropped. With work done, the marker
+		// was lost.
+		if !empty {
+			return m, fmt.Errorf("%w: %s holds a job with progress but %s is missing", ErrCorrupt, l.path(dbName), markerName)
+		}
+		if writable {
+			if _, err := c.ExecContext(ctx, `DELETE FROM job`); err != nil {
+				return m, l.dbErr("drop unstarted job in", err)
+			}
+		}
+	case m == nil && !empty:
+		return m, fmt.Errorf("%w: %s holds results but no job", ErrCorrupt, l.path(dbName))
+	case m != nil && (j.Identity != m.Identity || j.Fingerprint != m.Fingerprint):
+		return m, fmt.Errorf("%w: job in %s does not match %s", ErrCorrupt, l.path(dbName), markerName)
+	}
+	return m, nil
 }
 
 // scanKeys recomputes the result key set from the key index and compares it
