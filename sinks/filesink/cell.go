@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/contactbatch/batch/internal/validutf8"
 )
 
 // cleanCell makes v safe for a CSV cell. Each invalid UTF-8 byte and each
@@ -16,9 +16,7 @@ func cleanCell(v string, escape bool) string {
 	if v == "" {
 		return v
 	}
-	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-		v = replaceInvalid(v)
-	}
+	v = validutf8.Clean(v, "\uFFFD")
 	if escape {
 		switch v[0] {
 		case '=', '+', '-', '@', '\t', '\r', '\n':
@@ -26,23 +24,6 @@ func cleanCell(v string, escape bool) string {
 		}
 	}
 	return v
-}
-
-// replaceInvalid replaces each invalid UTF-8 byte and each NUL in v with
-// U+FFFD, as encoding/json does for invalid bytes.
-func replaceInvalid(v string) string {
-	var b strings.Builder
-	b.Grow(len(v) + 8)
-	for i := 0; i < len(v); {
-		r, size := utf8.DecodeRuneInString(v[i:])
-		if r == 0 || r == utf8.RuneError && size == 1 {
-			b.WriteRune(utf8.RuneError)
-		} else {
-			b.WriteString(v[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
 }
 
 // csvEncoder writes cleaned records with encoding/csv.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/contactbatch/batch/internal/validutf8"
 	"github.com/contactbatch/batch/pipeline"
 )
 
@@ -73,9 +74,10 @@ func inputKeys(header []string, sanitize bool) []string {
 	names := make([]string, len(header))
 	taken := make(map[string]bool, len(header))
 	for i, h := range header {
-		h = strings.ToValidUTF8(h, "\uFFFD")
 		if sanitize {
-			h = strings.ReplaceAll(h, "\x00", "")
+			h = validutf8.Clean(h, "")
+		} else {
+			h = validutf8.Clean(h, "\x00") // NUL kept
 		}
 		if h == "" {
 			h = "column_" + strconv.Itoa(i+1)
@@ -109,10 +111,10 @@ func contains(list []string, s string) bool {
 
 // text returns s as it may be stored.
 func (e *encoder) text(s string) string {
-	if !e.sanitize || utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+	if !e.sanitize {
 		return s
 	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	return validutf8.Clean(s, "")
 }
 
 func (e *encoder) row(out *pipeline.Output, sc pipeline.Schema) (row, error) {

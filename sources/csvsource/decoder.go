@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/internal/validutf8"
 	"github.com/contactbatch/batch/pipeline"
 )
 
@@ -299,7 +300,6 @@ func (d *Decoder) rowError(f frame, reason string) *pipeline.RowError {
 		raw = raw[:maxRawBytes]
 	}
 	raw = bytes.TrimRight(raw, "\r\n")
-	s := strings.ToValidUTF8(string(raw), "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	s := validutf8.Clean(string(raw), "\uFFFD")
 	return &pipeline.RowError{Line: f.startLine, Origin: d.opts.Origin, Reason: reason, Raw: s}
 }
