@@ -804,7 +804,14 @@ func TestBulkJobSurvivesKill(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // the job id is durable well before the first poll
+	// The job id is durable before the first poll: kill once it is polled.
+	for deadline := time.Now().Add(10 * time.Second); em.requests(sandbox.EpBulkStatus) == 0; {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the bulk job was never polled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	uploads := em.requests(sandbox.EpBulkSubmit)

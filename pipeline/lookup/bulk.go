@@ -22,9 +22,21 @@ type bulker struct {
 	keys  []string
 	fors  []int64 // the row each key was first needed for
 	first time.Time
+	// wake is poked when the input ended or the last queued verify key
+	// reached the bulker: the final partial batch goes up then, not at the
+	// next tick.
+	wake chan struct{}
 }
 
-func newBulker(rv *resolver) *bulker { return &bulker{rv: rv} }
+func newBulker(rv *resolver) *bulker { return &bulker{rv: rv, wake: make(chan struct{}, 1)} }
+
+// poke wakes run; it never blocks.
+func (b *bulker) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
 
 // add queues key, needed for row seq, for the next upload.
 func (b *bulker) add(ctx context.Context, key string, seq int64) error {
@@ -55,6 +67,7 @@ func (b *bulker) run(ctx context.Context) error {
 	for {
 		select {
 		case <-t.C:
+		case <-b.wake:
 		case <-b.rv.e.drained:
 			return nil
 		case <-b.rv.e.cfg.Budget.Done():
@@ -65,7 +78,10 @@ func (b *bulker) run(ctx context.Context) error {
 		b.mu.Lock()
 		var batch []string
 		var fors []int64
-		if len(b.keys) > 0 && (time.Since(b.first) >= b.rv.e.cfg.BulkLinger || b.rv.e.inputDone.Load()) {
+		// Once the input ended, the last batch goes up when every queued
+		// key has reached the bulker (so it is one batch, not several).
+		last := b.rv.e.inputDone.Load() && b.rv.queued.Load() == 0
+		if len(b.keys) > 0 && (time.Since(b.first) >= b.rv.e.cfg.BulkLinger || last) {
 			batch, fors, b.keys, b.fors = b.keys, b.fors, nil, nil
 		}
 		b.mu.Unlock()
@@ -111,6 +127,9 @@ func (b *bulker) submit(ctx context.Context, keys []string, fors []int64) error 
 	due := now.Add(e.cfg.PollInitial)
 	if job.EstimatedCompletion.After(due) {
 		due = job.EstimatedCompletion
+	}
+	if limit := now.Add(e.cfg.AsyncTimeout); due.After(limit) {
+		due = limit // the rows are written pending then
 	}
 	e.polls.add(&pollItem{kind: KindVerify, keys: keys, fors: fors, handle: job.ID, created: now, interval: e.cfg.PollInitial, due: due})
 	return nil
@@ -160,9 +179,13 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 	}
 	now := time.Now()
 	if now.Sub(it.created) >= e.cfg.AsyncTimeout {
-		// Written as errors; the job stays in the ledger for a later run.
-		for _, k := range it.keys {
-			b.rv.complete(ctx, k, nil, fmt.Errorf("bulk job %s not completed within --async-timeout", it.handle))
+		// Written pending; the job stays in the ledger and a later run
+		// polls it.
+		e.cfg.Count("async_timeouts", 1)
+		for i, k := range it.keys {
+			a := &Answer{Stored: StoredResult{Kind: KindVerify, Key: k, Status: StatusPending, Verdict: StatusPending},
+				Data: ResultData{Origin: OriginCall, For: it.fors[i]}}
+			b.rv.settle(ctx, k, a)
 		}
 		return nil
 	}

@@ -152,6 +152,9 @@ func (e *Engine) Request(ctx context.Context, req Request, w Waiter) {
 // and Run returns once the keys rows wait for are answered.
 func (e *Engine) InputDone() {
 	e.inputDone.Store(true)
+	if e.bulk != nil {
+		e.bulk.poke()
+	}
 	e.checkDrained()
 }
 
@@ -210,7 +213,7 @@ func (e *Engine) Restore(ctx context.Context) error {
 			for i, k := range p.Keys {
 				if s, err := e.cfg.Ledger.Result(ctx, KindVerify, k); err != nil {
 					return fmt.Errorf("read pending polls: %w", err)
-				} else if s == nil {
+				} else if s == nil || s.Status == StatusPending {
 					it.keys, it.fors = append(it.keys, k), append(it.fors, pk.For[i])
 					e.resolvers[KindVerify].adopt(k)
 				}
@@ -240,10 +243,14 @@ func (e *Engine) pollWork(ctx context.Context) error {
 		}
 		if it.retry {
 			// A throttled lookup whose Retry-After passed: back in line.
+			rv := e.resolvers[it.kind]
+			rv.queued.Add(1)
 			select {
-			case e.resolvers[it.kind].jobs <- job{req: it.req, throttles: it.throttles}:
+			case rv.jobs <- job{req: it.req, throttles: it.throttles}:
 			case <-e.cfg.Budget.Done():
+				rv.handled()
 			case <-ctx.Done():
+				rv.handled()
 				return nil
 			}
 			continue

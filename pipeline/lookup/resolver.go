@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -26,8 +27,16 @@ type resolver struct {
 	// failed remembers keys whose lookup failed for good this run, so rows
 	// sharing the key get the same error without another call (bounded).
 	failed map[string]error
+	// settled remembers keys written pending this run (an async lookup
+	// not finished within AsyncTimeout), so rows sharing the key get the
+	// same pending answer without another call (bounded like failed).
+	settled map[string]*Answer
 
 	jobs chan job
+	// queued counts jobs sent to jobs and not yet handled: once the input
+	// is done and it is zero, every key has reached its lookup (the bulker
+	// uploads what it holds).
+	queued atomic.Int64
 }
 
 // flight is one key being resolved and the rows waiting for it.
@@ -43,7 +52,8 @@ type job struct {
 }
 
 func newResolver(e *Engine, k Kind) *resolver {
-	return &resolver{e: e, kind: k, flights: map[string]*flight{}, failed: map[string]error{}, jobs: make(chan job, e.cfg.Workers)}
+	return &resolver{e: e, kind: k, flights: map[string]*flight{}, failed: map[string]error{},
+		settled: map[string]*Answer{}, jobs: make(chan job, e.cfg.Workers)}
 }
 
 // start launches the resolver's workers in g.
@@ -72,14 +82,41 @@ func (rv *resolver) request(ctx context.Context, req Request, w Waiter) {
 		w.Done(ctx, nil, err)
 		return
 	}
+	if a, ok := rv.settled[req.Key]; ok {
+		rv.mu.Unlock()
+		w.Done(ctx, a, nil)
+		return
+	}
 	rv.flights[req.Key] = &flight{waiters: []Waiter{w}}
 	rv.e.waitFor()
 	rv.mu.Unlock()
+	rv.queued.Add(1)
 	select {
 	case rv.jobs <- job{req: req}:
 	case <-rv.e.cfg.Budget.Done():
+		rv.handled()
 	case <-ctx.Done():
+		rv.handled()
 	}
+}
+
+// handled counts one queued job done; the last one after the input ended
+// lets the bulker upload what it holds.
+func (rv *resolver) handled() {
+	if rv.queued.Add(-1) == 0 && rv.e.inputDone.Load() && rv.e.bulk != nil && rv.kind == KindVerify {
+		rv.e.bulk.poke()
+	}
+}
+
+// settle completes key with a pending answer and remembers it for the
+// rows of this run that need the key later.
+func (rv *resolver) settle(ctx context.Context, key string, a *Answer) {
+	rv.mu.Lock()
+	if len(rv.settled) < maxFailed {
+		rv.settled[key] = a
+	}
+	rv.mu.Unlock()
+	rv.complete(ctx, key, a, nil)
 }
 
 // adopt registers a flight with no waiters yet, for a poll handle restored
@@ -135,7 +172,9 @@ func (rv *resolver) work(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		if err := rv.handle(ctx, j); err != nil {
+		err := rv.handle(ctx, j)
+		rv.handled()
+		if err != nil {
 			return err
 		}
 	}
@@ -146,7 +185,9 @@ func (rv *resolver) finish(ctx context.Context) error {
 	for {
 		select {
 		case j := <-rv.jobs:
-			if err := rv.handle(ctx, j); err != nil {
+			err := rv.handle(ctx, j)
+			rv.handled()
+			if err != nil {
 				return err
 			}
 		case <-ctx.Done():
@@ -165,7 +206,7 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		// A fresh job that never stored this key: nothing to read.
 	} else if s, err := e.cfg.Ledger.Result(ctx, rv.kind, key); err != nil {
 		return err
-	} else if s != nil {
+	} else if s != nil && s.Status != StatusPending {
 		a, err := decodeAnswer(*s)
 		if err != nil {
 			return err
@@ -173,6 +214,8 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		rv.complete(ctx, key, a, nil)
 		return nil
 	}
+	// A pending answer in the ledger whose handle was not restored (the
+	// server forgot it) is asked for again.
 	if done, err := rv.fromCache(ctx, j.req); done || err != nil {
 		return err
 	}
@@ -403,7 +446,7 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 					e.stored.add(rv.kind, it.key)
 				}
 				e.cfg.Count("async_timeouts", 1)
-				rv.complete(ctx, it.key, a, nil)
+				rv.settle(ctx, it.key, a)
 				return
 			}
 		}
