@@ -538,7 +538,14 @@ func TestInterruptAndResume(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Interrupt a run under way: once a tenth of the addresses were asked.
+	for deadline := time.Now().Add(30 * time.Second); em.requests(sandbox.EpVerify) < 200; {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the run made too few calls")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); exitStatus(t, err) != ExitResumable {
 		t.Fatalf("after SIGINT: %v, want exit %d\n%s", err, ExitResumable, errb.String())
