@@ -101,20 +101,26 @@ type StatusCmd struct {
 	JSON  bool   `help:"Print JSON."`
 }
 
+// newParser builds the command-line parser into cli; exit is called
+// instead of os.Exit (after --help, say).
+func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
+	return kong.New(cli,
+		kong.Name("batch"),
+		kong.Description("Clean and enrich contact lists through the CustomerOS APIs, resumably."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(exit),
+		kong.Configuration(yamlResolver),
+		kong.UsageOnError(),
+	)
+}
+
 // Run parses args and runs the command; it returns the exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
 	stderr := &secretWriter{w: m.Stderr}
 	m = &Main{Stdin: m.Stdin, Stdout: m.Stdout, Stderr: stderr, Getenv: m.Getenv}
 	var cli CLI
 	exit := -1
-	parser, err := kong.New(&cli,
-		kong.Name("batch"),
-		kong.Description("Clean and enrich contact lists through the CustomerOS APIs, resumably."),
-		kong.Writers(m.Stdout, m.Stderr),
-		kong.Exit(func(code int) { exit = code }),
-		kong.Configuration(yamlResolver),
-		kong.UsageOnError(),
-	)
+	parser, err := newParser(&cli, m.Stdout, m.Stderr, func(code int) { exit = code })
 	if err != nil {
 		fmt.Fprintln(m.Stderr, "batch:", err)
 		return ExitFailed
