@@ -223,3 +223,68 @@ func TestPGCacheEachKeyPaidOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPGBudgetNeverExceeded: many takers from several "processes" never
+// reserve more than the cap in all; calls given back can be taken again.
+func TestPGBudgetNeverExceeded(t *testing.T) {
+	url := pgSchemaURL(t)
+	ctx := context.Background()
+	const max = 100
+	var budgets []*checkpoint.PGBudget
+	for range 3 {
+		b, err := checkpoint.OpenPGBudget(ctx, url, "job-1", max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		budgets = append(budgets, b)
+	}
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for _, b := range budgets {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					n, err := b.Take(ctx, 7)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if n == 0 {
+						return
+					}
+					total.Add(n)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if total.Load() != max {
+		t.Fatalf("took %d calls in all, want exactly %d", total.Load(), max)
+	}
+	if err := budgets[0].Give(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := budgets[1].Take(ctx, 50); n != 10 {
+		t.Errorf("after giving back 10, took %d, want 10", n)
+	}
+	// Another job has a budget of its own; raising the cap lets a job go on.
+	other, err := checkpoint.OpenPGBudget(ctx, url, "job-2", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if n, _ := other.Take(ctx, 9); n != 5 {
+		t.Errorf("job-2 took %d of 5", n)
+	}
+	raised, err := checkpoint.OpenPGBudget(ctx, url, "job-1", max+20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raised.Close()
+	if n, _ := raised.Take(ctx, 50); n != 20 {
+		t.Errorf("after raising the cap by 20, took %d", n)
+	}
+}

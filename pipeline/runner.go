@@ -82,10 +82,13 @@ type Config struct {
 	CommitRows     int           // DefaultCommitRows
 	CommitInterval time.Duration // DefaultCommitInterval
 	MaxCalls       int64         // paid calls this run may make; 0 = no cap
-	AsyncTimeout   time.Duration // DefaultAsyncTimeout
-	PollInitial    time.Duration
-	PollMax        time.Duration
-	Grace          time.Duration // time in-flight calls get to finish after a stop
+	// BudgetPool, when set, replaces MaxCalls with a budget shared with
+	// other processes (the shards of a job).
+	BudgetPool   lookup.Pool
+	AsyncTimeout time.Duration // DefaultAsyncTimeout
+	PollInitial  time.Duration
+	PollMax      time.Duration
+	Grace        time.Duration // time in-flight calls get to finish after a stop
 	// Breaker watches the API calls' outcomes and stops the run resumably
 	// when the API looks down (see customeros.Breaker and guard); nil means
 	// one with the defaults.
@@ -103,6 +106,13 @@ type Config struct {
 	// all of it). Rows and rejects of other shards are read and skipped.
 	Shard  shard.Spec
 	Logger *slog.Logger
+}
+
+func newBudget(cfg Config) *lookup.Budget {
+	if cfg.BudgetPool != nil {
+		return lookup.NewPooledBudget(cfg.BudgetPool, cfg.Logger)
+	}
+	return lookup.NewBudget(cfg.MaxCalls, cfg.Logger)
 }
 
 // Runner executes one run. Create it with New; Snapshot may be called
@@ -178,7 +188,7 @@ func New(cfg Config) (*Runner, error) {
 		cols:   columns(cfg.Stages),
 		window: make(chan struct{}, cfg.Window),
 		ready:  make(chan *record, cfg.Window+1),
-		budget: lookup.NewBudget(cfg.MaxCalls, cfg.Logger),
+		budget: newBudget(cfg),
 		stats:  newStats(cfg.Resume.Counters),
 	}
 	r.stats.seq.Store(cfg.Resume.Seq)
@@ -204,6 +214,11 @@ func (r *Runner) Schema() Schema { return ResultSchema(r.cfg.Source.Header(), r.
 // matching ErrStopped.
 func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	start := time.Now()
+	defer func() {
+		if err := r.budget.Close(context.WithoutCancel(ctx)); err != nil {
+			r.cfg.Logger.Warn("give back unused calls", "err", err)
+		}
+	}()
 	// Work keeps going for a grace period after ctx is cancelled so that
 	// calls already paid for are recorded.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))

@@ -71,6 +71,8 @@ type JobFlags struct {
 type RunCmd struct {
 	JobFlags   `embed:""`
 	ShardFlags `embed:""`
+	// outputPattern is --output as given, before {shard} is expanded.
+	outputPattern string
 
 	State        string        `help:"State directory (ledger, lock, report). Default: <output>.state beside a file output, else .batch-state/<job hash>." type:"path"`
 	Rejects      string        `help:"Reject file (CSV: line, origin, reason, raw). Default: <output>.rejects.csv beside a file output, else in the state directory." type:"path"`

@@ -154,9 +154,12 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	}
 	logDialect(e, c.dialect)
 	opts := c.options(verifyMode)
-	// The shards of one job share its output table: the sink's job id
-	// leaves the shard out, the ledger's identity keeps it.
-	sinkOpts, _ := json.Marshal(opts)
+	// The shards of one job share its output table and budget: the job id
+	// they share leaves the shard out (and names the output as given, with
+	// {shard}), the ledger's identity keeps it.
+	jobOpts := opts
+	jobOpts.Output = c.outputPattern
+	sinkOpts, _ := json.Marshal(jobOpts)
 	opts.Shard = shardSpec.String()
 	optJSON, _ := json.Marshal(opts)
 	identity := jobIdentity(fp, optJSON)
@@ -281,6 +284,16 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	}
 	if c.CheckMX {
 		cfg.MX = contact.NewMXChecker()
+	}
+	if c.MaxCalls > 0 && !c.NoCache && isPostgres(c.Cache) {
+		// With a shared cache, --max-calls is the whole job's budget,
+		// shared by its shards and runs.
+		b, err := checkpoint.OpenPGBudget(ctx, c.Cache, sinkJobID, c.MaxCalls)
+		if err != nil {
+			return fmt.Errorf("open shared budget: %w", err)
+		}
+		defer b.Close()
+		cfg.BudgetPool = b
 	}
 	runner, err := pipeline.New(cfg)
 	if err != nil {

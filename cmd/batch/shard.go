@@ -64,6 +64,7 @@ func (f *ShardFlags) spec(getenv func(string) string) (shard.Spec, error) {
 // applyShard expands {shard} in the run's paths and refuses a sharded run
 // whose shards would all write one file.
 func (c *RunCmd) applyShard(s shard.Spec) error {
+	c.outputPattern = c.Output
 	if !s.Enabled() {
 		for _, p := range []string{c.Output, c.State, c.Rejects, c.Report} {
 			if strings.Contains(p, placeholder) {

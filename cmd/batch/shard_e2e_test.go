@@ -314,3 +314,52 @@ func TestShardKeys(t *testing.T) {
 		return nil
 	})
 }
+
+// TestShardsShareBudget: with a shared cache, --max-calls is one budget for
+// the job's shards: three shards at once never make more calls than it
+// allows in all, and stop resumably when it is spent; raising it lets them
+// finish.
+func TestShardsShareBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	pg := pgSchema(t)
+	em := startEmulator(t, sandbox.DefaultOptions())
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	unique := contactsCSV(t, in, 400, 0, 0, 11)
+	run := func(maxCalls int) []result {
+		var wg sync.WaitGroup
+		results := make([]result, 3)
+		for i := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = runBatch(t, em.URL, "run", "-i", in, "-o", filepath.Join(dir, "o-{shard}.csv"), "--shard", fmt.Sprintf("%d/3", i),
+					"--verify", "--cache", pg, "--max-calls", fmt.Sprint(maxCalls), "--progress", "none", "--workers", "4")
+			}()
+		}
+		wg.Wait()
+		return results
+	}
+	for i, r := range run(90) {
+		if r.code != ExitResumable && r.code != ExitOK {
+			t.Fatalf("shard %d: exit %d\n%s", i, r.code, r.stderr)
+		}
+	}
+	if got := em.requests(sandbox.EpVerify); got > 90 || got < 90-3*lookupPoolBlock {
+		t.Errorf("the shards made %d calls under a job budget of 90", got)
+	}
+	for i, r := range run(unique + 10) {
+		if r.code != ExitOK {
+			t.Fatalf("shard %d after raising the budget: exit %d\n%s", i, r.code, r.stderr)
+		}
+	}
+	if got := em.requests(sandbox.EpVerify); got != int64(unique) {
+		t.Errorf("verify calls = %d in all, want %d (each address once)", got, unique)
+	}
+}
+
+// lookupPoolBlock is lookup.PoolBlock: a shard killed or stopped may leave
+// up to one block unused.
+const lookupPoolBlock = 16
