@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/internal/redact"
 )
 
 // checkAPIURL refuses a plain-http API URL off loopback before anything is
@@ -14,7 +15,7 @@ func (j *JobFlags) checkAPIURL(e *env) error {
 		return usagef("--api-url: %w", err)
 	}
 	if insecure {
-		fmt.Fprintf(e.Stderr, "batch: warning: --insecure-http: the API key is sent to %s in cleartext\n", redactURL(j.APIURL))
+		fmt.Fprintf(e.Stderr, "batch: warning: --insecure-http: the API key is sent to %s in cleartext\n", redact.URL(j.APIURL))
 	}
 	return nil
 }

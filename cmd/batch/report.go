@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
 )
 
@@ -45,7 +46,7 @@ type report struct {
 
 func newReport(c *RunCmd, state string, s pipeline.Summary, st customeros.Stats, runErr error) *report {
 	r := &report{
-		Input: c.Input, Output: redactURL(c.Output), State: state,
+		Input: c.Input, Output: redact.URL(c.Output), State: state,
 		Duration:      s.Duration.Round(time.Millisecond).String(),
 		RowsCommitted: s.Rows, RowsReadNow: s.Read,
 		PaidCallsNow: pipeline.PaidTotal(s.Paid), PaidNow: s.Paid, PaidInAll: paidInAll(s.Counters), CallsNow: s.Calls,

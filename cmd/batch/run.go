@@ -16,6 +16,7 @@ import (
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
 	"github.com/contactbatch/batch/customeros/pace"
+	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sources/csvsource"
 )
@@ -279,7 +280,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 			SinkPos: pipeline.Position(progress.SinkPos), RejectPos: pipeline.Position(progress.RejectPos),
 			Counters: progress.Counters,
 		},
-		Breaker: &customeros.Breaker{URL: redactURL(c.APIURL)},
+		Breaker: &customeros.Breaker{URL: redact.URL(c.APIURL)},
 		Logger:  e.log,
 	}
 	if c.CheckMX {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sinks/filesink"
 	"github.com/contactbatch/batch/sinks/s3sink"
@@ -137,7 +138,7 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 	case isDatabase(out):
 		s, err := sqlsink.Open(ctx, out, sqlsink.Options{Table: c.Table, UpsertKey: c.UpsertKey, JobID: jobID[:16], Schema: schema}, pos)
 		if err != nil {
-			return nil, fmt.Errorf("output %s: %w", redactURL(out), err)
+			return nil, fmt.Errorf("output %s: %w", redact.URL(out), err)
 		}
 		return s, nil
 	case strings.HasPrefix(out, "s3://"):
@@ -186,20 +187,6 @@ func s3KeyPath(u string) string {
 	return u
 }
 
-// redactURL drops a password from a database URL for messages.
-func redactURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest := s[i+3:]
-		if at := strings.LastIndexByte(strings.SplitN(rest, "/", 2)[0], '@'); at >= 0 {
-			cred := rest[:at]
-			if c := strings.IndexByte(cred, ':'); c >= 0 {
-				return s[:i+3] + cred[:c] + ":***" + rest[at:]
-			}
-		}
-	}
-	return s
-}
-
 // resultCache is a cache of answers across runs: a local SQLite file, or a
 // PostgreSQL database that the shards of a job share.
 type resultCache interface {
@@ -218,7 +205,7 @@ func openCache(ctx context.Context, j *JobFlags, claims bool) (resultCache, erro
 	if isPostgres(j.Cache) {
 		c, err := checkpoint.OpenPGCache(ctx, j.Cache, ttl, checkpoint.PGCacheOptions{NoClaims: !claims, ClaimTTL: j.ClaimTTL})
 		if err != nil {
-			return nil, fmt.Errorf("open cache %s: %w", redactURL(j.Cache), err)
+			return nil, fmt.Errorf("open cache %s: %w", redact.URL(j.Cache), err)
 		}
 		return c, nil
 	}

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/contactbatch/batch/internal/redact"
 )
 
 // sinks: rows/s writing 100k rows into SQLite and PostgreSQL, through
@@ -36,7 +37,7 @@ func (b *bench) sinks(ctx context.Context) ([]result, error) {
 	// PostgreSQL.
 	if !pgReachable(b.pgURL) {
 		out = append(out, result{What: "sink PostgreSQL", Figure: "—", Ratio: "—", Target: "report rows/s", Verdict: skip,
-			Note: "PostgreSQL not reachable at " + redact(b.pgURL) + "; row skipped"})
+			Note: "PostgreSQL not reachable at " + redact.URL(b.pgURL) + "; row skipped"})
 		return out, nil
 	}
 	res, benchTable, err := sqlBench(ctx, b.pgURL, n)
@@ -85,13 +86,4 @@ func dropTable(ctx context.Context, rawURL, table string) error {
 		return fmt.Errorf("drop bench table: %w", err)
 	}
 	return nil
-}
-
-// redact hides a password in a URL.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

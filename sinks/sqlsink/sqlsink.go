@@ -21,11 +21,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
 )
 
@@ -133,7 +133,7 @@ func Open(ctx context.Context, rawURL string, opts Options, pos pipeline.Positio
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		be, err = openPostgres(ctx, rawURL, lay, opts)
 	default:
-		return nil, fmt.Errorf("%w: url %q: want sqlite://, postgres:// or postgresql://", ErrBadOptions, redact(rawURL))
+		return nil, fmt.Errorf("%w: url %q: want sqlite://, postgres:// or postgresql://", ErrBadOptions, redact.URL(rawURL))
 	}
 	if err != nil {
 		return nil, err
@@ -187,15 +187,6 @@ func parsePosition(pos pipeline.Position) (int64, error) {
 		return 0, fmt.Errorf("%w: position %q is not a row count", ErrBadOptions, pos)
 	}
 	return n, nil
-}
-
-// redact hides a password in a URL for error messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	return u.Redacted()
 }
 
 // Write buffers out and writes a full batch in one transaction. The row's

@@ -8,6 +8,8 @@ import (
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/s3blob"
+
+	"github.com/contactbatch/batch/internal/redact"
 )
 
 // openBucket opens the bucket of an s3://bucket/key?options URL and
@@ -20,7 +22,7 @@ func openBucket(ctx context.Context, rawURL string) (*blob.Bucket, string, error
 		return nil, "", fmt.Errorf("s3source: parse URL: %w", err)
 	}
 	if u.Scheme != "s3" || u.Host == "" {
-		return nil, "", fmt.Errorf("s3source: %q: want s3://bucket/key", redact(u))
+		return nil, "", fmt.Errorf("s3source: %q: want s3://bucket/key", redact.URL(u.String()))
 	}
 	q := u.Query()
 	if !q.Has("response_checksum_validation") {
@@ -32,12 +34,4 @@ func openBucket(ctx context.Context, rawURL string) (*blob.Bucket, string, error
 		return nil, "", fmt.Errorf("s3source: open bucket %s: %w", u.Host, err)
 	}
 	return b, strings.TrimPrefix(u.Path, "/"), nil
-}
-
-// redact drops the query (it may name a profile or role) for messages.
-func redact(u *url.URL) string {
-	v := *u
-	v.RawQuery = ""
-	v.User = nil
-	return v.String()
 }
