@@ -165,9 +165,7 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 			return nil
 		}
 		if isGone(err) {
-			// The job is unknown to the server: forget it, so that a later
-			// run asks again instead of polling a dead handle.
-			if err := e.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindVerify, Handle: it.handle}); err != nil {
+			if err := e.forget(ctx, KindVerify, it.handle); err != nil {
 				return err
 			}
 			for _, k := range it.keys {
@@ -189,8 +187,7 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 		}
 		return nil
 	}
-	it.interval = min(time.Duration(float64(it.interval)*1.5), e.cfg.PollMax)
-	it.due = now.Add(it.interval)
+	it.backOff(now, e.cfg.PollMax)
 	if st != nil && st.EstimatedCompletion.After(it.due) && st.EstimatedCompletion.Sub(now) < e.cfg.PollMax {
 		it.due = st.EstimatedCompletion
 	}

@@ -26,6 +26,12 @@ type pollItem struct {
 	index     int
 }
 
+// backOff sets the item's next poll: the interval grows by half, up to limit.
+func (it *pollItem) backOff(now time.Time, limit time.Duration) {
+	it.interval = min(time.Duration(float64(it.interval)*1.5), limit)
+	it.due = now.Add(it.interval)
+}
+
 // scheduler holds parked lookups by next poll time and hands due polls to
 // the poll workers, so that waiting never holds a lookup worker and polls
 // never take a lookup worker's place.

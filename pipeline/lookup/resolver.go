@@ -403,9 +403,7 @@ func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
 			return nil
 		}
 		if isGone(err) {
-			// The handle is unknown to the server: forget it, so that a
-			// later run asks again instead of polling a dead handle.
-			if err := e.cfg.Ledger.DeletePending(ctx, PendingID{Kind: KindPerson, Handle: it.handle}); err != nil {
+			if err := e.forget(ctx, KindPerson, it.handle); err != nil {
 				return err
 			}
 			e.cfg.Count("lookup_errors", 1)
@@ -453,8 +451,7 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 		rv.complete(ctx, it.key, nil, errors.New("async lookup timed out"))
 		return
 	}
-	it.interval = min(time.Duration(float64(it.interval)*1.5), e.cfg.PollMax)
-	it.due = now.Add(it.interval)
+	it.backOff(now, e.cfg.PollMax)
 	e.polls.add(it)
 }
 
@@ -468,9 +465,16 @@ func throttled(err error) bool {
 	return errors.As(err, &ae) && ae.Status == 429 && ae.RetryAfter <= customeros.DefaultMaxRetryAfter
 }
 
+// isGone reports a poll of a handle the server does not know (404).
 func isGone(err error) bool {
 	var ae *customeros.APIError
 	return errors.As(err, &ae) && ae.Status == 404
+}
+
+// forget drops a handle the server does not know from the ledger, so that
+// a later run asks again instead of polling a dead handle.
+func (e *Engine) forget(ctx context.Context, kind Kind, handle string) error {
+	return e.cfg.Ledger.DeletePending(ctx, PendingID{Kind: kind, Handle: handle})
 }
 
 // fatal reports whether err must stop the run (resumably) and stops it.
