@@ -34,9 +34,14 @@ func (c *MergeCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return usagef("merge: output %s: %w", c.Output, err)
 	}
-	mf := shardmerge.CSV
-	if format == filesink.JSONL {
+	var mf shardmerge.Format
+	switch format {
+	case filesink.CSV:
+		mf = shardmerge.CSV
+	case filesink.JSONL:
 		mf = shardmerge.JSONL
+	default:
+		return usagef("merge: %s output cannot be merged; run the shards with CSV or JSONL outputs", format)
 	}
 	n := len(c.Parts)
 	for _, p := range c.Parts {
