@@ -79,7 +79,7 @@ type RunCmd struct {
 	Report       string        `help:"JSON report file. Default: report.json in the state directory." type:"path"`
 	Restart      bool          `help:"Discard the job's state (and its unfinished output) and start over; needed when the input or the options changed."`
 	Workers      int           `help:"Concurrent calls per API stage." default:"16" short:"w"`
-	Rate         float64       `help:"Requests per second per endpoint (0: as fast as the API accepts)." default:"0"`
+	Rate         float64       `help:"Requests per second per endpoint (0: as fast as the API accepts); a sharded run divides it among the shards." default:"0"`
 	MaxCalls     int64         `help:"Paid calls this run may make; the run stops (resumable) when reached. 0: no cap." default:"0"`
 	AsyncTimeout time.Duration `help:"How long to keep polling an async person lookup before writing the row as pending." default:"15m"`
 	Table        string        `help:"Table for database outputs." default:"contacts"`

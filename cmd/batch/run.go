@@ -260,7 +260,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		cache = cc.ForRun(cacheScope(&c.JobFlags, tenant))
 	}
 
-	pacer := pace.New(c.Rate)
+	pacer := pace.New(shardRate(c.Rate, shardSpec))
 	client := customeros.New(c.APIURL, key)
 	client.Pacer = pacer
 	client.ReturnThrottled = true // the runner reschedules 429s without holding a worker

@@ -86,3 +86,11 @@ func (c *RunCmd) applyShard(s shard.Spec) error {
 	c.Report = strings.ReplaceAll(c.Report, placeholder, idx)
 	return nil
 }
+
+// shardRate is a shard's share of --rate, which is the job's: R/N.
+func shardRate(rate float64, s shard.Spec) float64 {
+	if !s.Enabled() {
+		return rate
+	}
+	return rate / float64(s.Count)
+}
