@@ -18,7 +18,9 @@
 package sourcetest
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +60,16 @@ func Records() [][]string {
 	}
 	recs[ShortRecord] = recs[ShortRecord][:2]
 	return recs
+}
+
+// CSV returns records as CSV (LF line ends), for sources that read CSV.
+func CSV(t *testing.T, records [][]string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := csv.NewWriter(&b).WriteAll(records); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // Outcome is what one Next returned: a row, or a reject (Reject set).

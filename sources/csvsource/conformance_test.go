@@ -3,7 +3,6 @@ package csvsource_test
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,18 +11,6 @@ import (
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sources/csvsource"
 )
-
-func csvBytes(t *testing.T, records [][]string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	// LF records: csv.Writer's UseCRLF also turns the "\n" inside a value
-	// into "\r\n", and the source gives values back byte for byte.
-	w := csv.NewWriter(&b)
-	if err := w.WriteAll(records); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 func TestConformance(t *testing.T) {
 	for _, tt := range []struct {
@@ -38,7 +25,7 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sourcetest.Run(t, func(t *testing.T, records [][]string) sourcetest.Target {
-				data := csvBytes(t, records)
+				data := sourcetest.CSV(t, records)
 				if tt.gzip {
 					data = gz(t, data)
 				}

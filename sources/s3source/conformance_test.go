@@ -1,9 +1,7 @@
 package s3source_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"testing"
 
 	"github.com/contactbatch/batch/internal/s3test"
@@ -11,16 +9,6 @@ import (
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sources/s3source"
 )
-
-func csvBytes(t *testing.T, records [][]string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	if err := w.WriteAll(records); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // TestConformance reads the suite's records from one object, one gzipped
 // object, and three objects under a prefix (each with the header; the
@@ -42,7 +30,7 @@ func TestConformance(t *testing.T) {
 				per := (len(rows) + tt.parts - 1) / tt.parts
 				for i := range tt.parts {
 					part := append([][]string{header}, rows[i*per:min((i+1)*per, len(rows))]...)
-					data, key := csvBytes(t, part), "in/part"+string(rune('a'+i))+".csv"
+					data, key := sourcetest.CSV(t, part), "in/part"+string(rune('a'+i))+".csv"
 					if tt.gzip || tt.parts > 1 && i == 1 {
 						data, key = gz(t, data), key+".gz"
 					}
