@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/batch
 PKGS     := ./...
 
-.PHONY: all build test test-short vet fmt demo bench clean
+.PHONY: all build test test-short vet fmt demo bench fuzz clean
 
 all: build
 
@@ -17,6 +17,31 @@ test: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+# Native fuzz targets (package:Target). Their seed corpora (f.Add and
+# testdata/fuzz/<Target>/) run in `make test`; `make fuzz` fuzzes each target
+# for FUZZTIME, one after the other, and stops at the first failure (the
+# failing input is then in the package's testdata/fuzz/<Target>/).
+FUZZTIME ?= 60s
+FUZZ_TARGETS := \
+	./sources/csvsource:FuzzDecoder \
+	./contact:FuzzMapHeader \
+	./contact:FuzzNormalizeEmail \
+	./customeros:FuzzDecodeVerification \
+	./customeros:FuzzDecodePerson \
+	./customeros:FuzzDecodeOrganization \
+	./customeros:FuzzErrorMessage \
+	./customeros:FuzzParseRetryAfter \
+	./sinks/filesink:FuzzCSVCell \
+	./sinks/filesink:FuzzJSONLString \
+	./checkpoint:FuzzDecodeRecord \
+	./internal/redact:FuzzRedactor
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -131,13 +131,13 @@ func decodeRecord(p []byte) (record, error) {
 	}
 	r.k, p = p[:32:32], p[32:]
 	for _, dst := range []*string{&r.kind, &r.status, &r.verdict} {
-		n, w := binary.Uvarint(p)
+		n, w := uvarint(p)
 		if w <= 0 || uint64(len(p)-w) < n {
 			return r, errBadRecord
 		}
 		*dst, p = string(p[w:w+int(n)]), p[w+int(n):]
 	}
-	n, w := binary.Uvarint(p)
+	n, w := uvarint(p)
 	if w <= 0 {
 		return r, errBadRecord
 	}
@@ -154,6 +154,17 @@ func decodeRecord(p []byte) (record, error) {
 	}
 	r.fetched = int64(binary.BigEndian.Uint64(p))
 	return r, nil
+}
+
+// uvarint is binary.Uvarint refusing (w = 0) a varint that is not in its
+// shortest form (a last byte of 0 after the first), which appendRecord
+// never writes: every payload then has one reading and one encoding.
+func uvarint(p []byte) (uint64, int) {
+	n, w := binary.Uvarint(p)
+	if w > 1 && p[w-1] == 0 {
+		return 0, 0
+	}
+	return n, w
 }
 
 // journal is an open results log.
