@@ -14,10 +14,10 @@ import (
 // through encoding/csv as exactly the cleaned values.
 func FuzzCSVCell(f *testing.F) {
 	for _, s := range []string{"", "plain", "=1+1", "+49 30 123", "-x", "@SUM(A1)", "\tTab", "\rcr", "\nlf", "a,b", `say "hi"`, "line\nbreak", "\x00nul", "\xffbad", "é ü 😀", " "} {
-		f.Add(s, "second", true)
-		f.Add(s, "", false)
+		f.Add(s, "second", true, false)
+		f.Add(s, "", false, true)
 	}
-	f.Fuzz(func(t *testing.T, a, b string, escape bool) {
+	f.Fuzz(func(t *testing.T, a, b string, escape, crlf bool) {
 		for _, v := range []string{a, b} {
 			c := cleanCell(v, escape)
 			if !utf8.ValidString(c) || strings.IndexByte(c, 0) >= 0 {
@@ -32,9 +32,12 @@ func FuzzCSVCell(f *testing.F) {
 		}
 		var buf bytes.Buffer
 		w := bufio.NewWriter(&buf)
-		e := newCSVEncoder(w, escape)
+		e := newCSVEncoder(w, escape, crlf)
 		if err := e.write([]string{a, b}); err != nil {
 			t.Fatal(err)
+		}
+		if crlf {
+			e.cw.Flush()
 		}
 		e.cw.Flush()
 		w.Flush()
