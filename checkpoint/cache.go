@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/contactbatch/batch/pipeline"
 )
 
 // Default cache settings.
@@ -109,7 +111,7 @@ type cacheEntry struct {
 	k       []byte
 	subj    []byte // see subjects; nil when the key names no email
 	dom     []byte // nil when the key names no domain
-	r       Result
+	r       pipeline.StoredResult
 	seq     uint64
 	expires int64
 }
@@ -167,8 +169,8 @@ func (c *Cache) dbErr(what string, err error) error {
 
 // Get returns the cached result for (kind, key), or nil, nil when there is
 // none or it has expired under the policy. It sees Puts not yet written.
-func (c *Cache) Get(ctx context.Context, kind, key string) (*Result, error) {
-	k := c.key.key(kind, key)
+func (c *Cache) Get(ctx context.Context, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
+	k := c.key.key(string(kind), key)
 	now := c.Now()
 	c.umu.Lock()
 	e, ok := c.unflushed[string(k)]
@@ -179,7 +181,7 @@ func (c *Cache) Get(ctx context.Context, kind, key string) (*Result, error) {
 		return c.fresh(r, now), nil
 	}
 	var (
-		r       = Result{Key: key}
+		r       = pipeline.StoredResult{Key: key}
 		data    []byte
 		fetched int64
 		sum     int64
@@ -191,7 +193,7 @@ func (c *Cache) Get(ctx context.Context, kind, key string) (*Result, error) {
 	if err != nil {
 		return nil, c.dbErr("read", err)
 	}
-	if resultSum(k, r.Kind, r.Status, r.Verdict, data, fetched) != sum || r.Kind != kind {
+	if resultSum(k, string(r.Kind), r.Status, r.Verdict, data, fetched) != sum || r.Kind != kind {
 		return nil, fmt.Errorf("%w: a %s entry in cache %s fails its checksum", ErrCorrupt, kind, c.path)
 	}
 	if data != nil {
@@ -202,7 +204,7 @@ func (c *Cache) Get(ctx context.Context, kind, key string) (*Result, error) {
 }
 
 // fresh returns &r unless it expired at now.
-func (c *Cache) fresh(r Result, now time.Time) *Result {
+func (c *Cache) fresh(r pipeline.StoredResult, now time.Time) *pipeline.StoredResult {
 	if ttl := c.ttl.TTL(r.Verdict); ttl <= 0 || !now.Before(r.FetchedAt.Add(ttl)) {
 		return nil
 	}
@@ -212,7 +214,7 @@ func (c *Cache) fresh(r Result, now time.Time) *Result {
 // Put stores r (FetchedAt defaults to Now). It is written asynchronously,
 // batched with other Puts; Close flushes and reports a write error, as does
 // the next Put. Results whose verdict has no positive TTL are not stored.
-func (c *Cache) Put(ctx context.Context, r Result) error {
+func (c *Cache) Put(ctx context.Context, r pipeline.StoredResult) error {
 	if r.Kind == "" || r.Key == "" {
 		return errors.New("checkpoint: cache entry needs a kind and a key")
 	}
@@ -225,8 +227,8 @@ func (c *Cache) Put(ctx context.Context, r Result) error {
 		return nil
 	}
 	r.Data = slices.Clone(r.Data)
-	e := cacheEntry{k: c.key.key(r.Kind, r.Key), r: r, expires: r.FetchedAt.Add(ttl).UnixNano()}
-	e.subj, e.dom = c.subjects(r.Kind, r.Key)
+	e := cacheEntry{k: c.key.key(string(r.Kind), r.Key), r: r, expires: r.FetchedAt.Add(ttl).UnixNano()}
+	e.subj, e.dom = c.subjects(string(r.Kind), r.Key)
 	e.r.Key = ""
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -307,8 +309,8 @@ func (c *Cache) write(batch []cacheEntry) error {
 			data = e.r.Data
 		}
 		f := e.r.FetchedAt.UnixNano()
-		if _, err := st.ExecContext(ctx, e.k, e.r.Kind, e.r.Status, e.r.Verdict, data, f, e.expires,
-			resultSum(e.k, e.r.Kind, e.r.Status, e.r.Verdict, data, f), e.subj, e.dom); err != nil {
+		if _, err := st.ExecContext(ctx, e.k, string(e.r.Kind), e.r.Status, e.r.Verdict, data, f, e.expires,
+			resultSum(e.k, string(e.r.Kind), e.r.Status, e.r.Verdict, data, f), e.subj, e.dom); err != nil {
 			return c.dbErr("write to", err)
 		}
 	}

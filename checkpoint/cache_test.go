@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/pipeline"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -30,7 +31,7 @@ func TestCacheRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cache", "results.db")
 	c := openCache(t, path, checkpoint.DefaultTTLPolicy())
 	now := time.Now().UTC().Truncate(time.Second)
-	rs := []checkpoint.Result{
+	rs := []pipeline.StoredResult{
 		{Kind: "verify", Key: "ann@example.com", Status: "ok", Verdict: "deliverable", Data: json.RawMessage(`{"v":1}`), FetchedAt: now},
 		{Kind: "organization", Key: "example.com", Status: "found", Verdict: "found", Data: json.RawMessage(`{"o":1}`), FetchedAt: now},
 	}
@@ -82,7 +83,7 @@ func TestCacheTTL(t *testing.T) {
 	clock := t0
 	c.Now = func() time.Time { return clock }
 	for _, v := range []string{"deliverable", "not_found", "unknown", "risky_new_verdict", "pending"} {
-		if err := c.Put(ctx, checkpoint.Result{Kind: "verify", Key: v, Verdict: v}); err != nil {
+		if err := c.Put(ctx, pipeline.StoredResult{Kind: "verify", Key: v, Verdict: v}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,8 +132,8 @@ func TestCachePurgeAtOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cache.db")
 	c := openCache(t, path, checkpoint.DefaultTTLPolicy())
 	now := time.Now()
-	c.Put(ctx, checkpoint.Result{Kind: "verify", Key: "old", Verdict: "deliverable", FetchedAt: now.Add(-31 * 24 * time.Hour)})
-	c.Put(ctx, checkpoint.Result{Kind: "verify", Key: "new", Verdict: "deliverable", FetchedAt: now.Add(-time.Hour)})
+	c.Put(ctx, pipeline.StoredResult{Kind: "verify", Key: "old", Verdict: "deliverable", FetchedAt: now.Add(-31 * 24 * time.Hour)})
+	c.Put(ctx, pipeline.StoredResult{Kind: "verify", Key: "new", Verdict: "deliverable", FetchedAt: now.Add(-time.Hour)})
 	c.Close()
 	sizeWith := countRows(t, path)
 	c = openCache(t, path, checkpoint.DefaultTTLPolicy())
@@ -170,7 +171,7 @@ func TestCacheShared(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				key := fmt.Sprintf("%d-%d", g, i)
-				if err := c.Put(ctx, checkpoint.Result{Kind: "verify", Key: key, Verdict: "deliverable", Data: json.RawMessage(`1`)}); err != nil {
+				if err := c.Put(ctx, pipeline.StoredResult{Kind: "verify", Key: key, Verdict: "deliverable", Data: json.RawMessage(`1`)}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -217,7 +218,7 @@ func TestCacheSecretSharedAcrossOpens(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	caches[0].Put(ctx, checkpoint.Result{Kind: "verify", Key: "k", Verdict: "deliverable"})
+	caches[0].Put(ctx, pipeline.StoredResult{Kind: "verify", Key: "k", Verdict: "deliverable"})
 	caches[0].Close()
 	for _, c := range caches[1:] {
 		if r, _ := c.Get(ctx, "verify", "k"); r == nil {

@@ -15,15 +15,16 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/pipeline"
 	"github.com/google/go-cmp/cmp"
 )
 
 // corpus is the state a corruption case starts from.
 type corpus struct {
 	dir      string
-	results  []checkpoint.Result
-	pending  []checkpoint.Pending
-	progress checkpoint.Progress
+	results  []pipeline.StoredResult
+	pending  []pipeline.Pending
+	progress pipeline.Progress
 }
 
 func buildCorpus(t *testing.T) corpus {
@@ -41,7 +42,7 @@ func buildCorpus(t *testing.T) corpus {
 	}
 	for i := range 1500 {
 		data := fmt.Sprintf(`{"i":%d,"pad":%q}`, i, strings.Repeat("x", i%7*150)) // some rows overflow a page
-		r := checkpoint.Result{Kind: []string{"verify", "person", "organization"}[i%3], Key: fmt.Sprintf("user%d@example.com", i), Status: "ok", Verdict: "deliverable", Data: json.RawMessage(data)}
+		r := pipeline.StoredResult{Kind: []pipeline.Kind{"verify", "person", "organization"}[i%3], Key: fmt.Sprintf("user%d@example.com", i), Status: "ok", Verdict: "deliverable", Data: json.RawMessage(data)}
 		if err := l.PutResult(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -49,13 +50,13 @@ func buildCorpus(t *testing.T) corpus {
 		c.results = append(c.results, *got)
 	}
 	for i := range 5 {
-		p := checkpoint.Pending{Kind: "person", Handle: fmt.Sprintf("https://api/r/%d", i), Keys: []string{fmt.Sprintf("k%d", i)}}
+		p := pipeline.Pending{Kind: "person", Handle: fmt.Sprintf("https://api/r/%d", i), Keys: []string{fmt.Sprintf("k%d", i)}}
 		if err := l.PutPending(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.pending, _ = l.Pending(ctx)
-	c.progress = checkpoint.Progress{Seq: 1500, Cursor: "off=99999", SinkPos: "123", Counters: map[string]int64{"ok": 1500}}
+	c.progress = pipeline.Progress{Seq: 1500, Cursor: "off=99999", SinkPos: "123", Counters: map[string]int64{"ok": 1500}}
 	if err := l.Commit(ctx, c.progress); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func (c corpus) damageFile(t *testing.T, name string) {
 }
 
 // sameResult is cmp.Equal for results, fast enough for thousands of calls.
-func sameResult(a checkpoint.Result, b *checkpoint.Result) bool {
+func sameResult(a pipeline.StoredResult, b *pipeline.StoredResult) bool {
 	return b != nil && a.Kind == b.Kind && a.Key == b.Key && a.Status == b.Status && a.Verdict == b.Verdict &&
 		bytes.Equal(a.Data, b.Data) && a.FetchedAt.Equal(b.FetchedAt)
 }
@@ -289,8 +290,8 @@ func TestCrashWindows(t *testing.T) {
 	t.Run("inside Reset", func(t *testing.T) {
 		dir := t.TempDir()
 		l := startedLedger(t, dir)
-		l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: "k", Status: "ok"})
-		l.Commit(ctx, checkpoint.Progress{Seq: 1})
+		l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: "k", Status: "ok"})
+		l.Commit(ctx, pipeline.Progress{Seq: 1})
 		m, _ := os.ReadFile(filepath.Join(dir, "job.json"))
 		if err := l.Reset(ctx); err != nil {
 			t.Fatal(err)

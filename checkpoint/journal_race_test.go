@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/pipeline"
 )
 
 // TestResultsLogReadersDuringRotation: Result and Counts racing rotations
@@ -121,7 +122,7 @@ func TestResultsLogMissingAfterPartialRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 100 {
-		l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: fmt.Sprintf("u%d@example.com", i), Status: "ok"}) // the 100th fails (injected)
+		l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: fmt.Sprintf("u%d@example.com", i), Status: "ok"}) // the 100th fails (injected)
 	}
 	l.Close() // killed before the first Commit
 	os.Remove(filepath.Join(dir, "results.log"))
@@ -139,7 +140,7 @@ func TestResultsLogRotationCheckpointBusy(t *testing.T) {
 	dir := t.TempDir()
 	l := startedRotating(t, dir, 100)
 	putN(t, l, 0, 99, "ok")
-	if err := l.Commit(ctx, checkpoint.Progress{Seq: 99}); err != nil {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: 99}); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := openRaw(filepath.Join(dir, "ledger.db"))
@@ -157,14 +158,14 @@ func TestResultsLogRotationCheckpointBusy(t *testing.T) {
 	}
 	rotErr := make(chan error, 1)
 	go func() {
-		rotErr <- l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: "u99@example.com", Status: "ok", Data: []byte("99")})
+		rotErr <- l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: "u99@example.com", Status: "ok", Data: []byte("99")})
 	}()
 	time.Sleep(time.Second) // the rotation is in its checkpoint now
 	var wg sync.WaitGroup
 	acked := make([]bool, 5)
 	for i := range 5 {
 		wg.Go(func() {
-			err := l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: fmt.Sprintf("late%d", i), Status: "ok"})
+			err := l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: fmt.Sprintf("late%d", i), Status: "ok"})
 			acked[i] = err == nil
 		})
 	}

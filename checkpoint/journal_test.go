@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/pipeline"
 )
 
 // startedRotating opens dir with a rotation every n records and starts the
@@ -32,7 +33,7 @@ func startedRotating(t *testing.T, dir string, n int) *checkpoint.Ledger {
 func putN(t *testing.T, l *checkpoint.Ledger, from, to int, status string) {
 	t.Helper()
 	for i := from; i < to; i++ {
-		r := checkpoint.Result{Kind: "verify", Key: fmt.Sprintf("u%d@example.com", i), Status: status, Data: json.RawMessage(fmt.Sprint(i))}
+		r := pipeline.StoredResult{Kind: "verify", Key: fmt.Sprintf("u%d@example.com", i), Status: status, Data: json.RawMessage(fmt.Sprint(i))}
 		if err := l.PutResult(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +57,7 @@ func TestResultsLogTail(t *testing.T) {
 	dir := t.TempDir()
 	l := startedLedger(t, dir)
 	putN(t, l, 0, 100, "ok")
-	if err := l.Commit(ctx, checkpoint.Progress{Seq: 100}); err != nil {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: 100}); err != nil {
 		t.Fatal(err)
 	}
 	putN(t, l, 100, 150, "ok") // after the commit
@@ -71,7 +72,7 @@ func TestResultsLogTail(t *testing.T) {
 	l = openLedger(t, dir)
 	wantN(t, l, 0, 150, "ok")
 	putN(t, l, 150, 160, "ok")
-	if err := l.Commit(ctx, checkpoint.Progress{Seq: 160}); err != nil {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: 160}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
@@ -98,7 +99,7 @@ func TestResultsLogRotation(t *testing.T) {
 	wg.Wait()
 	wantN(t, l, 0, 1000, "old")
 	putN(t, l, 0, 1000, "new") // replaces every answer, across rotations
-	if err := l.Commit(ctx, checkpoint.Progress{Seq: 1}); err != nil {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: 1}); err != nil {
 		t.Fatal(err)
 	}
 	wantN(t, l, 0, 1000, "new")
@@ -129,7 +130,7 @@ func TestResultsLogRotationCrash(t *testing.T) {
 	dir := t.TempDir()
 	l := startedRotating(t, dir, 50)
 	putN(t, l, 0, 40, "ok")
-	if err := l.Commit(ctx, checkpoint.Progress{Seq: 40}); err != nil {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: 40}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "results.log")
@@ -189,7 +190,7 @@ func TestResultsLogRotationInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	putN(t, l, 0, 99, "ok")
-	r := checkpoint.Result{Kind: "verify", Key: "u99@example.com", Status: "ok", Data: json.RawMessage("99")}
+	r := pipeline.StoredResult{Kind: "verify", Key: "u99@example.com", Status: "ok", Data: json.RawMessage("99")}
 	if err := l.PutResult(ctx, r); !errors.Is(err, injected) {
 		t.Fatalf("PutResult() that rotates = %v, want the injected failure", err)
 	}
@@ -230,7 +231,7 @@ func TestResultsLogReaderRacesRotation(t *testing.T) {
 	dir := t.TempDir()
 	l := startedRotating(t, dir, 20)
 	putN(t, l, 0, 10, "ok")
-	if err := l.Commit(ctx, checkpoint.Progress{Seq: 10}); err != nil {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: 10}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close() // checkpoints the WAL: ledger.db alone holds generation 1

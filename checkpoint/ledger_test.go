@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/pipeline"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -58,7 +59,7 @@ func TestJobAndProgress(t *testing.T) {
 	if _, err := l.Progress(ctx); !errors.Is(err, checkpoint.ErrNoJob) {
 		t.Fatalf("Progress() on a fresh dir = %v, want ErrNoJob", err)
 	}
-	if err := l.Commit(ctx, checkpoint.Progress{Seq: 1}); !errors.Is(err, checkpoint.ErrNoJob) {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: 1}); !errors.Is(err, checkpoint.ErrNoJob) {
 		t.Fatalf("Commit() before Start = %v, want ErrNoJob", err)
 	}
 	if err := l.Start(ctx, testJob()); err != nil {
@@ -67,10 +68,10 @@ func TestJobAndProgress(t *testing.T) {
 	if err := l.Start(ctx, testJob()); err == nil {
 		t.Fatal("second Start() = nil, want an error")
 	}
-	if p, err := l.Progress(ctx); err != nil || !cmp.Equal(p, checkpoint.Progress{}) {
+	if p, err := l.Progress(ctx); err != nil || !cmp.Equal(p, pipeline.Progress{}) {
 		t.Fatalf("Progress() on a new job = %+v, %v, want zero", p, err)
 	}
-	want := checkpoint.Progress{Seq: 42, Cursor: "off=1234", SinkPos: "s", RejectPos: "r", Counters: map[string]int64{"ok": 40, "invalid": 2}, UpdatedAt: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
+	want := pipeline.Progress{Seq: 42, Cursor: "off=1234", SinkPos: "s", RejectPos: "r", Counters: map[string]int64{"ok": 40, "invalid": 2}, UpdatedAt: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
 	if err := l.Commit(ctx, want); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestResults(t *testing.T) {
 	dir := t.TempDir()
 	l := startedLedger(t, dir)
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	results := []checkpoint.Result{
+	results := []pipeline.StoredResult{
 		{Kind: "verify", Key: "ann@example.com", Status: "ok", Verdict: "deliverable", Data: json.RawMessage(`{"a":1}`), FetchedAt: at},
 		{Kind: "person", Key: "ann@example.com", Status: "found", Verdict: "found", Data: json.RawMessage(`{"p":2}`), FetchedAt: at},
 		{Kind: "organization", Key: "example.com", Status: "not_found", Verdict: "not_found", FetchedAt: at},
@@ -156,14 +157,14 @@ func TestPending(t *testing.T) {
 	dir := t.TempDir()
 	l := startedLedger(t, dir)
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	p1 := checkpoint.Pending{Kind: "person", Handle: "https://api/results/1", Keys: []string{"a@x.com"}, Data: json.RawMessage(`{"q":1}`), CreatedAt: t0, NextPoll: t0.Add(time.Second)}
-	p2 := checkpoint.Pending{Kind: "verify", Handle: "job-7", Keys: []string{"b@x.com", "c@x.com"}, CreatedAt: t0.Add(time.Minute), NextPoll: t0.Add(time.Minute)}
-	for _, p := range []checkpoint.Pending{p1, p2} {
+	p1 := pipeline.Pending{Kind: "person", Handle: "https://api/results/1", Keys: []string{"a@x.com"}, Data: json.RawMessage(`{"q":1}`), CreatedAt: t0}
+	p2 := pipeline.Pending{Kind: "verify", Handle: "job-7", Keys: []string{"b@x.com", "c@x.com"}, CreatedAt: t0.Add(time.Minute)}
+	for _, p := range []pipeline.Pending{p1, p2} {
 		if err := l.PutPending(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p1.Polls, p1.NextPoll = 3, t0.Add(8*time.Second)
+	p1.Data = json.RawMessage(`{"q":2}`)
 	if err := l.PutPending(ctx, p1); err != nil { // upsert
 		t.Fatal(err)
 	}
@@ -171,22 +172,22 @@ func TestPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]checkpoint.Pending{p1, p2}, got); diff != "" {
+	if diff := cmp.Diff([]pipeline.Pending{p1, p2}, got); diff != "" {
 		t.Fatalf("Pending() (-want +got):\n%s", diff)
 	}
 	// The answer and the handle's removal are one transaction.
-	if err := l.PutResult(ctx, checkpoint.Result{Kind: "person", Key: "a@x.com", Status: "found"}, checkpoint.PendingID{Kind: "person", Handle: p1.Handle}); err != nil {
+	if err := l.PutResult(ctx, pipeline.StoredResult{Kind: "person", Key: "a@x.com", Status: "found"}, pipeline.PendingID{Kind: "person", Handle: p1.Handle}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
 	l = openLedger(t, dir)
-	if got, _ := l.Pending(ctx); !cmp.Equal([]checkpoint.Pending{p2}, got) {
+	if got, _ := l.Pending(ctx); !cmp.Equal([]pipeline.Pending{p2}, got) {
 		t.Fatalf("Pending() after PutResult(done) = %+v, want only %s", got, p2.Handle)
 	}
 	if r, _ := l.Result(ctx, "person", "a@x.com"); r == nil {
 		t.Fatal("Result() after PutResult(done) = nil")
 	}
-	if err := l.DeletePending(ctx, checkpoint.PendingID{Kind: "verify", Handle: "job-7"}, checkpoint.PendingID{Kind: "verify", Handle: "absent"}); err != nil {
+	if err := l.DeletePending(ctx, pipeline.PendingID{Kind: "verify", Handle: "job-7"}, pipeline.PendingID{Kind: "verify", Handle: "absent"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := l.Pending(ctx); len(got) != 0 {
@@ -198,9 +199,9 @@ func TestReset(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	l := startedLedger(t, dir)
-	l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: "a@x.com", Status: "ok"})
-	l.PutPending(ctx, checkpoint.Pending{Kind: "verify", Handle: "j"})
-	l.Commit(ctx, checkpoint.Progress{Seq: 9})
+	l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: "a@x.com", Status: "ok"})
+	l.PutPending(ctx, pipeline.Pending{Kind: "verify", Handle: "j"})
+	l.Commit(ctx, pipeline.Progress{Seq: 9})
 	if err := l.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestGroupCommit(t *testing.T) {
 	for g := range callers {
 		wg.Go(func() {
 			for i := range per {
-				if err := l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: fmt.Sprintf("%d-%d", g, i), Status: "ok", Data: json.RawMessage(fmt.Sprint(i))}); err != nil {
+				if err := l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: fmt.Sprintf("%d-%d", g, i), Status: "ok", Data: json.RawMessage(fmt.Sprint(i))}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -277,20 +278,20 @@ func TestCancelledCallers(t *testing.T) {
 						cancel()
 					}
 					go cancel()
-					err := l.PutResult(cctx, checkpoint.Result{Kind: "verify", Key: key, Status: "maybe"})
+					err := l.PutResult(cctx, pipeline.StoredResult{Kind: "verify", Key: key, Status: "maybe"})
 					if err != nil && !errors.Is(err, context.Canceled) {
 						t.Errorf("PutResult(cancelled) = %v", err)
 					}
 					continue
 				}
-				if err := l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: key, Status: "ok"}); err != nil {
+				if err := l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: key, Status: "ok"}); err != nil {
 					t.Error(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err := l.Commit(ctx, checkpoint.Progress{Seq: 1}); err != nil {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: 1}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
@@ -308,7 +309,7 @@ func TestWritesAfterClose(t *testing.T) {
 	ctx := context.Background()
 	l := startedLedger(t, t.TempDir())
 	l.Close()
-	if err := l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: "k"}); err == nil {
+	if err := l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: "k"}); err == nil {
 		t.Fatal("PutResult after Close = nil, want an error")
 	}
 }
@@ -320,9 +321,9 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatalf("OpenReadOnly(empty) = %v, want ErrNoJob", err)
 	}
 	l := startedLedger(t, dir)
-	l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: "a", Status: "ok"})
-	l.PutPending(ctx, checkpoint.Pending{Kind: "person", Handle: "h"})
-	l.Commit(ctx, checkpoint.Progress{Seq: 5, Cursor: "c"})
+	l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: "a", Status: "ok"})
+	l.PutPending(ctx, pipeline.Pending{Kind: "person", Handle: "h"})
+	l.Commit(ctx, pipeline.Progress{Seq: 5, Cursor: "c"})
 	// The writer still holds the lock.
 	ro, err := checkpoint.OpenReadOnly(ctx, dir)
 	if err != nil {
@@ -338,11 +339,11 @@ func TestOpenReadOnly(t *testing.T) {
 	if r, err := ro.Result(ctx, "verify", "a"); r == nil || err != nil {
 		t.Fatalf("Result() = %v, %v", r, err)
 	}
-	if err := ro.Commit(ctx, checkpoint.Progress{}); err == nil {
+	if err := ro.Commit(ctx, pipeline.Progress{}); err == nil {
 		t.Fatal("Commit() on a read-only ledger = nil, want an error")
 	}
 	// Writes by the run are visible.
-	l.Commit(ctx, checkpoint.Progress{Seq: 6})
+	l.Commit(ctx, pipeline.Progress{Seq: 6})
 	if p, _ := ro.Progress(ctx); p.Seq != 6 {
 		t.Fatalf("Progress() after a new commit = %d, want 6", p.Seq)
 	}
@@ -424,13 +425,13 @@ func TestFileModes(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "a", "state")
 	l := startedLedger(t, dir)
-	l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: "k", Status: "ok"})
+	l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: "k", Status: "ok"})
 	cpath := filepath.Join(t.TempDir(), "c", "cache.db")
 	c, err := checkpoint.OpenCache(ctx, cpath, checkpoint.DefaultTTLPolicy())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Put(ctx, checkpoint.Result{Kind: "verify", Key: "k", Verdict: "deliverable"})
+	c.Put(ctx, pipeline.StoredResult{Kind: "verify", Key: "k", Verdict: "deliverable"})
 	c.Get(ctx, "verify", "k")
 	check := func(path string, want os.FileMode) {
 		t.Helper()

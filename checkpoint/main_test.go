@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/pipeline"
 )
 
 // helperEnv selects a helper mode when the test binary is re-executed as a
@@ -51,7 +52,7 @@ func helper(mode, dir string) int {
 			wg.Go(func() {
 				for i := 0; ; i++ {
 					key := fmt.Sprintf("g%d-%d@example.com", g, i)
-					if err := l.PutResult(ctx, checkpoint.Result{Kind: "verify", Key: key, Status: "ok", Verdict: "deliverable", Data: []byte(`{"n":` + fmt.Sprint(i) + `}`)}); err != nil {
+					if err := l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: key, Status: "ok", Verdict: "deliverable", Data: []byte(`{"n":` + fmt.Sprint(i) + `}`)}); err != nil {
 						mu.Lock()
 						fmt.Println("error", err)
 						mu.Unlock()

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"context"
 	"fmt"
+	"github.com/contactbatch/batch/pipeline"
 	"os"
 	"strconv"
 	"sync"
@@ -38,7 +39,7 @@ func TestMeasure(t *testing.T) {
 			for g := range callers {
 				wg.Go(func() {
 					for i := range per {
-						r := Result{Kind: "verify", Key: fmt.Sprintf("w%d-%d-%d@example.com", callers, g, i), Status: "ok", Verdict: "deliverable", Data: payload}
+						r := pipeline.StoredResult{Kind: "verify", Key: fmt.Sprintf("w%d-%d-%d@example.com", callers, g, i), Status: "ok", Verdict: "deliverable", Data: payload}
 						if err := l.PutResult(ctx, r); err != nil {
 							t.Error(err)
 							return
@@ -72,7 +73,7 @@ func TestMeasure(t *testing.T) {
 				if i >= int64(n) {
 					return
 				}
-				r := Result{Kind: "verify", Key: fmt.Sprintf("user%d@example.com", i), Status: "ok", Verdict: "deliverable", Data: payload}
+				r := pipeline.StoredResult{Kind: "verify", Key: fmt.Sprintf("user%d@example.com", i), Status: "ok", Verdict: "deliverable", Data: payload}
 				if err := l.PutResult(ctx, r); err != nil {
 					t.Error(err)
 					return
@@ -81,7 +82,7 @@ func TestMeasure(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := l.Commit(ctx, Progress{Seq: int64(n), Cursor: "c"}); err != nil {
+	if err := l.Commit(ctx, pipeline.Progress{Seq: int64(n), Cursor: "c"}); err != nil {
 		t.Fatal(err)
 	}
 	d := time.Since(start)

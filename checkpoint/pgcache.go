@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/contactbatch/batch/pipeline"
 )
 
 // Defaults of a shared cache.
@@ -161,8 +163,8 @@ func (c *PGCache) migrate(ctx context.Context) error {
 // Get returns the answer for (kind, key), or nil, nil after claiming the
 // key for this process when there is none (the caller is to pay for it and
 // Put the answer). It waits while another process holds a live claim.
-func (c *PGCache) Get(ctx context.Context, kind, key string) (*Result, error) {
-	k := c.key.key(kind, key)
+func (c *PGCache) Get(ctx context.Context, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
+	k := c.key.key(string(kind), key)
 	wait := DefaultClaimPoll
 	for {
 		r, err := c.answer(ctx, k, kind, key)
@@ -194,22 +196,24 @@ func (c *PGCache) Get(ctx context.Context, kind, key string) (*Result, error) {
 }
 
 // answer reads a live answer, or nil.
-func (c *PGCache) answer(ctx context.Context, k []byte, kind, key string) (*Result, error) {
+func (c *PGCache) answer(ctx context.Context, k []byte, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
 	var (
-		r       = Result{Key: key}
+		r       = pipeline.StoredResult{Key: key}
+		rkind   string
 		data    []byte
 		fetched int64
 		sum     int64
 	)
 	err := c.pool.QueryRow(ctx, `SELECT kind, status, verdict, data, fetched, sum FROM batch_cache WHERE k = $1`, k).
-		Scan(&r.Kind, &r.Status, &r.Verdict, &data, &fetched, &sum)
+		Scan(&rkind, &r.Status, &r.Verdict, &data, &fetched, &sum)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: shared cache: read: %w", err)
 	}
-	if resultSum(k, r.Kind, r.Status, r.Verdict, data, fetched) != sum || r.Kind != kind {
+	r.Kind = pipeline.Kind(rkind)
+	if resultSum(k, rkind, r.Status, r.Verdict, data, fetched) != sum || r.Kind != kind {
 		return nil, fmt.Errorf("%w: a %s entry in the shared cache fails its checksum", ErrCorrupt, kind)
 	}
 	r.Data = data
@@ -237,14 +241,14 @@ func (c *PGCache) claim(ctx context.Context, k []byte) (bool, error) {
 // Put commits r (FetchedAt defaults to now) and drops the claim on its key.
 // A result whose verdict has no positive TTL is not stored, but its claim
 // is dropped all the same so that others need not wait for it to expire.
-func (c *PGCache) Put(ctx context.Context, r Result) error {
+func (c *PGCache) Put(ctx context.Context, r pipeline.StoredResult) error {
 	if r.Kind == "" || r.Key == "" {
 		return errors.New("checkpoint: cache entry needs a kind and a key")
 	}
 	if r.FetchedAt.IsZero() {
 		r.FetchedAt = c.opts.Now()
 	}
-	k := c.key.key(r.Kind, r.Key)
+	k := c.key.key(string(r.Kind), r.Key)
 	ttl := c.ttl.TTL(r.Verdict)
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		if ttl > 0 {
@@ -254,8 +258,8 @@ func (c *PGCache) Put(ctx context.Context, r Result) error {
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 				ON CONFLICT (k) DO UPDATE SET kind = excluded.kind, status = excluded.status, verdict = excluded.verdict,
 				data = excluded.data, fetched = excluded.fetched, expires = excluded.expires, sum = excluded.sum`,
-				k, r.Kind, r.Status, r.Verdict, data, f, r.FetchedAt.Add(ttl).UnixNano(),
-				resultSum(k, r.Kind, r.Status, r.Verdict, data, f)); err != nil {
+				k, string(r.Kind), r.Status, r.Verdict, data, f, r.FetchedAt.Add(ttl).UnixNano(),
+				resultSum(k, string(r.Kind), r.Status, r.Verdict, data, f)); err != nil {
 				return err
 			}
 		}

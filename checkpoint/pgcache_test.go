@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/pipeline"
 )
 
 // pgSchemaURL returns a URL whose connections use a fresh schema of the
@@ -78,7 +79,7 @@ func TestPGCachePutGetExpire(t *testing.T) {
 	if r, err := c.Get(ctx, "verify", "a@x.com"); r != nil || err != nil {
 		t.Fatalf("empty cache: %v, %v", r, err)
 	}
-	want := checkpoint.Result{Kind: "verify", Key: "a@x.com", Status: "found", Verdict: "unknown", Data: []byte(`{"v":1}`)}
+	want := pipeline.StoredResult{Kind: "verify", Key: "a@x.com", Status: "found", Verdict: "unknown", Data: []byte(`{"v":1}`)}
 	if err := c.Put(ctx, want); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestPGCacheClaimWaitsForTheAnswer(t *testing.T) {
 	b := openPG(t, url, checkpoint.PGCacheOptions{Owner: "b", Wait: func(ctx context.Context, d time.Duration) error {
 		if waits.Add(1) == 1 {
 			// b found a's live claim: a answers now.
-			return a.Put(ctx, checkpoint.Result{Kind: "organization", Key: "domain:x.com", Status: "found", Verdict: "found", Data: []byte(`{}`)})
+			return a.Put(ctx, pipeline.StoredResult{Kind: "organization", Key: "domain:x.com", Status: "found", Verdict: "found", Data: []byte(`{}`)})
 		}
 		return nil
 	}})
@@ -140,7 +141,7 @@ func TestPGCacheClaimTakenOverWhenExpired(t *testing.T) {
 	}
 	// b holds the claim now: a's Get does not claim it back; b's answer
 	// is what a gets.
-	if err := b.Put(ctx, checkpoint.Result{Kind: "verify", Key: "k", Status: "found", Verdict: "deliverable", Data: []byte(`{}`)}); err != nil {
+	if err := b.Put(ctx, pipeline.StoredResult{Kind: "verify", Key: "k", Status: "found", Verdict: "deliverable", Data: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := a.Get(ctx, "verify", "k"); r == nil || err != nil || r.Verdict != "deliverable" {
@@ -203,7 +204,7 @@ func TestPGCacheEachKeyPaidOnce(t *testing.T) {
 					}
 					if r == nil {
 						paid[k].Add(1)
-						if err := c.Put(ctx, checkpoint.Result{Kind: "organization", Key: key, Status: "found", Verdict: "found", Data: []byte(`{}`)}); err != nil {
+						if err := c.Put(ctx, pipeline.StoredResult{Kind: "organization", Key: key, Status: "found", Verdict: "found", Data: []byte(`{}`)}); err != nil {
 							errs <- err
 							return
 						}

@@ -8,45 +8,30 @@ import (
 	"fmt"
 	"maps"
 	"time"
-)
 
-// Progress is what the runner records at each commit: how far the output
-// is durably written and where to resume.
-type Progress struct {
-	// Seq counts rows (accepted and rejected) durably written: the next Seq.
-	Seq int64
-	// Cursor is the source cursor after row Seq-1.
-	Cursor string
-	// SinkPos and RejectPos are the sinks' commit positions.
-	SinkPos, RejectPos string
-	// Counters are the runner's counts (ok, invalid, calls, …), opaque here.
-	Counters map[string]int64
-	// Finished is true once the whole input is written.
-	Finished bool
-	// UpdatedAt is when the progress was committed; Commit sets it if zero.
-	UpdatedAt time.Time
-}
+	"github.com/contactbatch/batch/pipeline"
+)
 
 // Progress returns the last committed progress: the zero Progress for a job
 // that has not committed yet, ErrNoJob when no job is started.
-func (l *Ledger) Progress(ctx context.Context) (Progress, error) {
+func (l *Ledger) Progress(ctx context.Context) (pipeline.Progress, error) {
 	if _, err := l.keyer(); err != nil {
-		return Progress{}, err
+		return pipeline.Progress{}, err
 	}
 	c, err := l.rdb.Conn(ctx)
 	if err != nil {
-		return Progress{}, l.dbErr("read progress from", err)
+		return pipeline.Progress{}, l.dbErr("read progress from", err)
 	}
 	defer c.Close()
 	p, err := readProgress(ctx, c)
 	if err != nil || p == nil {
-		return Progress{}, err
+		return pipeline.Progress{}, err
 	}
 	return *p, nil
 }
 
 // readProgress returns nil, nil when nothing was committed.
-func readProgress(ctx context.Context, c *sql.Conn) (*Progress, error) {
+func readProgress(ctx context.Context, c *sql.Conn) (*pipeline.Progress, error) {
 	var doc []byte
 	var sum int64
 	err := c.QueryRowContext(ctx, `SELECT doc, sum FROM progress WHERE id = 1`).Scan(&doc, &sum)
@@ -59,16 +44,16 @@ func readProgress(ctx context.Context, c *sql.Conn) (*Progress, error) {
 	if docSum(string(doc)) != sum {
 		return nil, fmt.Errorf("%w: progress record fails its checksum", ErrCorrupt)
 	}
-	var p Progress
+	var p pipeline.Progress
 	if err := json.Unmarshal(doc, &p); err != nil {
 		return nil, fmt.Errorf("%w: progress record: %v", ErrCorrupt, err)
 	}
 	return &p, nil
 }
 
-// Commit records p. It is durable (against a process crash) when Commit
-// returns nil.
-func (l *Ledger) Commit(ctx context.Context, p Progress) error {
+// Commit records p (its UpdatedAt set to now when zero). It is durable
+// (against a process crash) when Commit returns nil.
+func (l *Ledger) Commit(ctx context.Context, p pipeline.Progress) error {
 	if l.readOnly {
 		return errReadOnly
 	}

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"github.com/contactbatch/batch/pipeline"
 	"testing"
 	"time"
 )
@@ -30,7 +31,7 @@ func TestResetWaitsForPuts(t *testing.T) {
 						return
 					default:
 					}
-					l.PutResult(ctx, Result{Kind: "verify", Key: string(rune('a'+g)) + string(rune(i)), Status: "ok"})
+					l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: string(rune('a'+g)) + string(rune(i)), Status: "ok"})
 				}
 			}()
 		}

@@ -9,62 +9,51 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/contactbatch/batch/pipeline"
 )
 
-// Result is one API answer, keyed by Kind ("verify", "person",
-// "organization") and Key (the normalized email, LinkedIn URL or domain).
-type Result struct {
-	Kind, Key, Status, Verdict string
-	Data                       json.RawMessage
-	FetchedAt                  time.Time
-}
+// The run-state types the ledger stores are the runner's own (pipeline
+// imports nothing from checkpoint; checkpoint stands above it):
+// pipeline.StoredResult, pipeline.Pending, pipeline.PendingID and
+// pipeline.Progress. *Ledger is a pipeline.Ledger.
+var _ pipeline.Ledger = (*Ledger)(nil)
 
-// PendingID names a durable poll handle.
-type PendingID struct{ Kind, Handle string }
-
-// Pending is a durable poll handle (a person result URL or a bulk verify job
-// id) and the keys waiting for it.
-type Pending struct {
-	Kind, Handle string
-	Keys         []string
-	Data         json.RawMessage
-	CreatedAt    time.Time
-	NextPoll     time.Time
-	Polls        int
-}
-
-// pendingDoc is Pending as stored: a nil Data stays nil.
+// pendingDoc is a pipeline.Pending as stored: a nil Data stays nil.
+// NextPoll and Polls are kept for the stored format (NextPoll is the
+// creation time, Polls 0); nothing reads them.
 type pendingDoc struct {
-	Kind, Handle string
-	Keys         []string        `json:",omitempty"`
-	Data         json.RawMessage `json:",omitempty"`
-	CreatedAt    time.Time
-	NextPoll     time.Time
-	Polls        int
+	Kind      pipeline.Kind
+	Handle    string
+	Keys      []string        `json:",omitempty"`
+	Data      json.RawMessage `json:",omitempty"`
+	CreatedAt time.Time
+	NextPoll  time.Time
+	Polls     int
 }
 
 // Result returns the answer stored for (kind, key) in this job, or nil, nil
 // when there is none. A record failing its checksum is ErrCorrupt.
-func (l *Ledger) Result(ctx context.Context, kind, key string) (*Result, error) {
+func (l *Ledger) Result(ctx context.Context, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
 	kr, err := l.keyer()
 	if err != nil {
 		return nil, err
 	}
-	k := kr.key(kind, key)
+	k := kr.key(string(kind), key)
 	if rec, ok, err := l.j.get(prefixOf(k)); err != nil {
 		return nil, err
 	} else if ok && bytes.Equal(rec.k, k) {
-		if rec.kind != kind {
+		if rec.kind != string(kind) {
 			return nil, fmt.Errorf("%w: a %s result in %s has another kind", ErrCorrupt, kind, l.j.path)
 		}
-		r := Result{Kind: rec.kind, Key: key, Status: rec.status, Verdict: rec.verdict, FetchedAt: time.Unix(0, rec.fetched).UTC()}
+		r := pipeline.StoredResult{Kind: kind, Key: key, Status: rec.status, Verdict: rec.verdict, FetchedAt: time.Unix(0, rec.fetched).UTC()}
 		if rec.data != nil {
 			r.Data = json.RawMessage(rec.data)
 		}
 		return &r, nil
 	}
 	var (
-		r       = Result{Key: key}
+		r       = pipeline.StoredResult{Key: key}
 		data    []byte
 		fetched int64
 		sum     int64
@@ -76,7 +65,7 @@ func (l *Ledger) Result(ctx context.Context, kind, key string) (*Result, error) 
 	if err != nil {
 		return nil, l.corruptOr("read result from", err)
 	}
-	if resultSum(k, r.Kind, r.Status, r.Verdict, data, fetched) != sum || r.Kind != kind {
+	if resultSum(k, string(r.Kind), r.Status, r.Verdict, data, fetched) != sum || r.Kind != kind {
 		return nil, fmt.Errorf("%w: a %s result in %s fails its checksum", ErrCorrupt, kind, l.path(dbName))
 	}
 	if data != nil {
@@ -91,7 +80,7 @@ func (l *Ledger) Result(ctx context.Context, kind, key string) (*Result, error) 
 // once r is written, batched with concurrent writes; a crash between the
 // two steps leaves handles whose keys are answered, which a resume drops.
 // If ctx ends first it returns ctx.Err() and r may or may not be stored.
-func (l *Ledger) PutResult(ctx context.Context, r Result, donePending ...PendingID) error {
+func (l *Ledger) PutResult(ctx context.Context, r pipeline.StoredResult, donePending ...pipeline.PendingID) error {
 	if l.readOnly {
 		return errReadOnly
 	}
@@ -112,8 +101,8 @@ func (l *Ledger) PutResult(ctx context.Context, r Result, donePending ...Pending
 	if r.FetchedAt.IsZero() {
 		r.FetchedAt = time.Now()
 	}
-	k := l.key.key(r.Kind, r.Key)
-	if err := l.j.append(record{k: k, kind: r.Kind, status: r.Status, verdict: r.Verdict, data: r.Data, fetched: r.FetchedAt.UnixNano()}); err != nil {
+	k := l.key.key(string(r.Kind), r.Key)
+	if err := l.j.append(record{k: k, kind: string(r.Kind), status: r.Status, verdict: r.Verdict, data: r.Data, fetched: r.FetchedAt.UnixNano()}); err != nil {
 		return err
 	}
 	if len(donePending) > 0 {
@@ -245,9 +234,9 @@ func storeResult(ctx context.Context, t *txn, r record) error {
 	return nil
 }
 
-func deletePending(ctx context.Context, t *txn, ids []PendingID) error {
+func deletePending(ctx context.Context, t *txn, ids []pipeline.PendingID) error {
 	for _, id := range ids {
-		if _, err := t.st.delPending.ExecContext(ctx, id.Kind, id.Handle); err != nil {
+		if _, err := t.st.delPending.ExecContext(ctx, string(id.Kind), id.Handle); err != nil {
 			return fmt.Errorf("checkpoint: delete %s pending handle: %w", id.Kind, err)
 		}
 	}
@@ -256,7 +245,7 @@ func deletePending(ctx context.Context, t *txn, ids []PendingID) error {
 
 // PutPending stores p, replacing the handle with the same (Kind, Handle). It
 // is durable when it returns nil.
-func (l *Ledger) PutPending(ctx context.Context, p Pending) error {
+func (l *Ledger) PutPending(ctx context.Context, p pipeline.Pending) error {
 	if l.readOnly {
 		return errReadOnly
 	}
@@ -269,13 +258,14 @@ func (l *Ledger) PutPending(ctx context.Context, p Pending) error {
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = time.Now()
 	}
-	doc, err := json.Marshal(pendingDoc(p))
+	doc, err := json.Marshal(pendingDoc{Kind: p.Kind, Handle: p.Handle, Keys: p.Keys, Data: p.Data,
+		CreatedAt: p.CreatedAt, NextPoll: p.CreatedAt})
 	if err != nil {
 		return fmt.Errorf("checkpoint: encode pending handle: %w", err)
 	}
-	sum := docSum(p.Kind, p.Handle, string(doc))
+	sum := docSum(string(p.Kind), p.Handle, string(doc))
 	return l.w.do(ctx, func(ctx context.Context, t *txn) error {
-		if _, err := t.st.putPending.ExecContext(ctx, p.Kind, p.Handle, doc, sum); err != nil {
+		if _, err := t.st.putPending.ExecContext(ctx, string(p.Kind), p.Handle, doc, sum); err != nil {
 			return fmt.Errorf("checkpoint: store %s pending handle: %w", p.Kind, err)
 		}
 		return nil
@@ -283,13 +273,13 @@ func (l *Ledger) PutPending(ctx context.Context, p Pending) error {
 }
 
 // Pending returns every stored poll handle, oldest first.
-func (l *Ledger) Pending(ctx context.Context) ([]Pending, error) {
+func (l *Ledger) Pending(ctx context.Context) ([]pipeline.Pending, error) {
 	rows, err := l.rdb.QueryContext(ctx, `SELECT kind, handle, doc, sum FROM pending`)
 	if err != nil {
 		return nil, l.corruptOr("read pending handles from", err)
 	}
 	defer rows.Close()
-	var out []Pending
+	var out []pipeline.Pending
 	for rows.Next() {
 		var kind, handle string
 		var doc []byte
@@ -301,21 +291,21 @@ func (l *Ledger) Pending(ctx context.Context) ([]Pending, error) {
 		if docSum(kind, handle, string(doc)) != sum {
 			return nil, fmt.Errorf("%w: a %s pending handle in %s fails its checksum", ErrCorrupt, kind, l.path(dbName))
 		}
-		if err := json.Unmarshal(doc, &p); err != nil || p.Kind != kind || p.Handle != handle {
+		if err := json.Unmarshal(doc, &p); err != nil || string(p.Kind) != kind || p.Handle != handle {
 			return nil, fmt.Errorf("%w: a %s pending handle in %s is unreadable", ErrCorrupt, kind, l.path(dbName))
 		}
-		out = append(out, Pending(p))
+		out = append(out, pipeline.Pending{Kind: p.Kind, Handle: p.Handle, Keys: p.Keys, Data: p.Data, CreatedAt: p.CreatedAt})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, l.corruptOr("read pending handles from", err)
 	}
-	slices.SortStableFunc(out, func(a, b Pending) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortStableFunc(out, func(a, b pipeline.Pending) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
 }
 
 // DeletePending deletes the given handles (absent ones are ignored). It is
 // durable when it returns nil.
-func (l *Ledger) DeletePending(ctx context.Context, ids ...PendingID) error {
+func (l *Ledger) DeletePending(ctx context.Context, ids ...pipeline.PendingID) error {
 	if l.readOnly {
 		return errReadOnly
 	}

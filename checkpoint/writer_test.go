@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/contactbatch/batch/pipeline"
 	"sync"
 	"testing"
 )
@@ -40,7 +41,7 @@ func TestWriterBatchesAndIsolatesFailures(t *testing.T) {
 					}
 					continue
 				}
-				if err := l.PutResult(ctx, Result{Kind: "verify", Key: fmt.Sprintf("%d-%d", g, i), Status: "ok"}); err != nil {
+				if err := l.PutResult(ctx, pipeline.StoredResult{Kind: "verify", Key: fmt.Sprintf("%d-%d", g, i), Status: "ok"}); err != nil {
 					t.Error(err)
 				}
 			}

@@ -99,7 +99,7 @@ func (h *harness) config(input []byte, st pipeline.Stages) (pipeline.Config, *cu
 	client := customeros.New(h.url, "test-key")
 	client.InitialBackoff, client.MaxBackoff = time.Millisecond, 20*time.Millisecond
 	return pipeline.Config{
-		Source: decoderSource{dec}, Sink: sink, Rejects: rej, Ledger: h.ledger.ForRun(), API: client,
+		Source: decoderSource{dec}, Sink: sink, Rejects: rej, Ledger: h.ledger, API: client,
 		Checker: contact.NewChecker(), Stages: st, Workers: 8,
 		PollInitial: 20 * time.Millisecond, PollMax: 100 * time.Millisecond,
 	}, client

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/contactbatch/batch/pipeline/lookup"
 )
@@ -37,14 +38,22 @@ const (
 	StatusPending  = lookup.StatusPending
 )
 
-// Progress is what the ledger records at each commit.
+// Progress is what the ledger records at each commit: how far the output
+// is durably written and where to resume.
 type Progress struct {
-	Seq       int64
-	Cursor    string
-	SinkPos   Position
-	RejectPos Position
-	Counters  map[string]int64
-	Finished  bool
+	// Seq counts rows (accepted and rejected) durably written: the next Seq.
+	Seq int64
+	// Cursor is the source cursor after row Seq-1.
+	Cursor string
+	// SinkPos and RejectPos are the sinks' commit positions.
+	SinkPos, RejectPos Position
+	// Counters are the run's counts (rows by state, calls, cache hits, …).
+	Counters map[string]int64
+	// Finished is true once the whole input is written.
+	Finished bool
+	// UpdatedAt is when the progress was committed. The runner leaves it
+	// zero; the ledger's Commit sets it.
+	UpdatedAt time.Time
 }
 
 // Ledger is the durable job state the runner needs: what the lookup engine

@@ -188,7 +188,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		removePartials(c.Output, c.rejectsPath(state))
 		job = nil
 	}
-	var progress checkpoint.Progress
+	var progress pipeline.Progress
 	if job != nil {
 		progress, err = ledger.Progress(ctx)
 		if err != nil {
@@ -204,7 +204,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 			// ledger, calls only for the retryable lookups, the output
 			// rewritten (files republished atomically, databases upserted).
 			fmt.Fprintf(e.Stderr, "batch: job finished with %d retryable rows (error or pending); retrying them\n", n)
-			progress = checkpoint.Progress{Counters: pipeline.RetryCounters(progress.Counters)}
+			progress = pipeline.Progress{Counters: pipeline.RetryCounters(progress.Counters)}
 		} else {
 			e.log.Info("resuming", "rows_done", progress.Seq, "state", state)
 		}
@@ -268,7 +268,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 
 	cfg := pipeline.Config{
 		Source: src, Sink: sink, Rejects: rejects,
-		Ledger: ledger.ForRun(), Cache: cache, API: client, Checker: checker,
+		Ledger: ledger, Cache: cache, API: client, Checker: checker,
 		Stages: stages, IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
 		Refresh: c.Refresh, VerifyMode: verifyMode, BulkSize: c.BulkSize,
 		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,

@@ -271,6 +271,7 @@ func (rv *resolver) fromCache(ctx context.Context, req Request) (bool, error) {
 	a, err := decodeAnswer(*s)
 	if err == nil {
 		a.Data.Origin, a.Data.For = OriginCache, req.For
+		a.Stored.FetchedAt = time.Time{} // stored in the ledger now
 		err = a.encode()
 	}
 	if err != nil {

@@ -32,10 +32,13 @@ const (
 // StoredResult is one API answer as the ledger and the cache keep it.
 type StoredResult struct {
 	Kind    Kind
-	Key     string
+	Key     string // the normalized email, or "email:", "linkedin:", "domain:" and the value
 	Status  string
 	Verdict string // normalized verdict for verify; Status otherwise (drives cache TTLs)
 	Data    json.RawMessage
+	// FetchedAt is when the answer was stored. The engine leaves it zero;
+	// the ledger and the cache set the time of the write.
+	FetchedAt time.Time
 }
 
 // PendingID names a durable poll handle.
