@@ -43,13 +43,24 @@ func (e *RowError) Error() string {
 	return e.Origin + ": line " + strconv.FormatInt(e.Line, 10) + ": " + e.Reason
 }
 
-// Source yields rows in a stable order. Next returns io.EOF after the last
-// row and a *RowError for a malformed row it skipped. Next is called from a
-// single goroutine.
+// Source yields rows in a stable order: opened again at a Row's Cursor it
+// yields the rows after that one, the same rows every time. The runner
+// calls Next from a single goroutine, and Header and Close from the one
+// that runs it.
 type Source interface {
-	// Header returns the input column names in input order.
+	// Header returns the input column names in input order. It does no
+	// I/O and returns the same names on every call.
 	Header() []string
+	// Next returns the next row. After the last row it returns io.EOF, and
+	// keeps returning it. A row that cannot be read (ragged, bad quotes,
+	// invalid UTF-8, oversize) is a *RowError: the source has moved past
+	// it, and the caller records a reject and calls Next again. Any other
+	// error ends the run. Next checks ctx before it reads, but a read
+	// blocked on a stream that sends nothing (stdin) may not return when
+	// ctx ends.
 	Next(ctx context.Context) (Row, error)
+	// Close releases the input (it does not close os.Stdin). It is called
+	// once, after the last Next.
 	Close() error
 }
 
@@ -110,17 +121,34 @@ const (
 
 // Sink stores outputs durably, in the order Write is called (input order).
 //
-// Write may buffer. Commit makes everything written so far durable and
-// returns the position to resume from; after a crash the sink is reopened
-// at the last position the ledger recorded, and every row written after it
-// is written again, so sinks must drop or overwrite anything past that
-// position (truncate a file, upsert a table). Close commits and publishes
-// the final result (rename, upload); it is called once, only when the run
-// finished every row.
+// A sink is opened at a Position (empty for a new job): after a crash it
+// is reopened at the last position the ledger recorded, and every row
+// written after that position is written again, so a sink drops or
+// overwrites anything past it (truncate a file, upsert a table). Write,
+// Commit and Close are called from one goroutine (the run's writer);
+// Release is called by the same caller after the run returns. A sink need
+// not be safe for concurrent use.
 type Sink interface {
+	// Write appends out, the next row in input order (Seq increases;
+	// rejected rows leave gaps). It may buffer: nothing is durable, and
+	// nothing need be visible, until Commit returns. The sink may keep out;
+	// the runner does not reuse it. An error ends the run.
 	Write(ctx context.Context, out *Output) error
+	// Commit makes everything written so far durable (it survives a crash
+	// once Commit returns nil) and returns the position to resume from.
+	// With nothing written since the last Commit it returns the same
+	// position again. Committed rows may already be visible (a database
+	// table) or not until Close (a file, an object).
 	Commit(ctx context.Context) (Position, error)
+	// Close commits and publishes the result (rename into place, upload).
+	// It is called once, only when the run finished every row; after it
+	// returns nil the output is complete and final.
 	Close(ctx context.Context) error
+	// Release frees the sink's resources without committing or publishing
+	// anything, as a crash would leave it: the last committed position
+	// stays valid for a reopen. It is called when a run stops or fails; it
+	// is a no-op after Close, and calling it again is a no-op.
+	Release() error
 }
 
 // Reject is an input row that could not be processed.
@@ -132,9 +160,19 @@ type Reject struct {
 	Raw    string
 }
 
-// RejectSink stores rejects with the same commit contract as Sink.
+// RejectSink stores rejects with the same contract as Sink: opened at a
+// Position, rows past it written again after a crash, one goroutine.
 type RejectSink interface {
+	// WriteReject appends r, the next rejected row in input order. It may
+	// buffer until Commit. An error ends the run.
 	WriteReject(ctx context.Context, r *Reject) error
+	// Commit makes every reject written so far durable and returns the
+	// position to resume from, as Sink.Commit.
 	Commit(ctx context.Context) (Position, error)
+	// Close commits and publishes the rejects, once, when the run finished
+	// every row.
 	Close(ctx context.Context) error
+	// Release frees the resources without publishing, as Sink.Release; a
+	// no-op after Close or when called again.
+	Release() error
 }

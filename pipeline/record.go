@@ -56,10 +56,16 @@ type Progress struct {
 	UpdatedAt time.Time
 }
 
-// Ledger is the durable job state the runner needs: what the lookup engine
-// reads and writes, and the commit of the run's progress. Every write is
-// durable when the call returns.
+// Ledger is the durable job state the runner needs: the answers and poll
+// handles the lookup engine reads and writes (see lookup.Ledger for those
+// methods), and the commit of the run's progress.
 type Ledger interface {
 	lookup.Ledger
+	// Commit records p as the job's progress, replacing the last one, and
+	// sets its UpdatedAt. It is durable when it returns nil, and so is
+	// every answer PutResult stored before it (against a power loss too).
+	// The runner commits only after the sinks' Commit, so a crash between
+	// the two replays rows and never skips one. Commit is called from one
+	// goroutine (the writer), concurrently with the engine's methods.
 	Commit(ctx context.Context, p Progress) error
 }

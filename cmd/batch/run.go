@@ -243,12 +243,12 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer release(sink) // a no-op once the run published it
+	defer sink.Release() // a no-op once the run published it
 	rejects, err := openRejects(c.rejectsPath(state), pipeline.Position(progress.RejectPos))
 	if err != nil {
 		return err
 	}
-	defer release(rejects)
+	defer rejects.Release()
 
 	var cache pipeline.Cache
 	if !c.NoCache {
@@ -369,14 +369,6 @@ func wantsNested(out string) bool {
 	}
 	path := strings.ToLower(s3KeyPath(out))
 	return strings.HasSuffix(path, ".jsonl") || strings.HasSuffix(path, ".ndjson")
-}
-
-// release closes an output that was not published (a stopped or failed
-// run) without publishing it; after a successful Close it does nothing.
-func release(s any) {
-	if r, ok := s.(interface{ Release() error }); ok {
-		r.Release()
-	}
 }
 
 func (c *RunCmd) reportPath(state string) string {

@@ -57,34 +57,80 @@ type Pending struct {
 	CreatedAt time.Time
 }
 
-// Ledger is the part of the durable job state the engine reads and writes.
-// Every write is durable when the call returns.
+// Ledger is the part of the durable job state the engine reads and writes:
+// the answers bought for the job and the poll handles of async lookups.
+// Every method is safe for concurrent use (the engine's workers call them
+// at once); an error from any of them ends the run.
 type Ledger interface {
-	// Result returns the stored answer for (kind, key), or nil if none.
+	// Result returns the answer stored for (kind, key), or nil, nil when
+	// there is none. It sees every PutResult that returned. A stored
+	// record that fails its checks is an error, never a wrong answer.
 	Result(ctx context.Context, kind Kind, key string) (*StoredResult, error)
-	// PutResult stores an answer and deletes the given poll handles in the
-	// same transaction.
+	// PutResult stores r, replacing any answer for the same (Kind, Key)
+	// (storing the same answer twice is harmless), then deletes the done
+	// poll handles. r survives a process crash once PutResult returns nil
+	// (a power loss: once the next Commit returns). A crash between the
+	// two steps leaves a handle whose keys are answered, which Restore
+	// drops. Data is copied before PutResult returns.
 	PutResult(ctx context.Context, r StoredResult, done ...PendingID) error
+	// PutPending stores p, replacing the handle with the same (Kind,
+	// Handle). It is durable when it returns nil: the engine stores a
+	// handle before it first polls it, so a crash never loses a paid
+	// lookup.
 	PutPending(ctx context.Context, p Pending) error
+	// DeletePending deletes the handles; absent ones are ignored, so it is
+	// idempotent. It is durable when it returns nil.
 	DeletePending(ctx context.Context, ids ...PendingID) error
+	// Pending returns every stored handle, oldest first (none: an empty
+	// slice and nil).
 	Pending(ctx context.Context) ([]Pending, error)
 }
 
-// Cache keeps answers across runs. Get returns nil for a missing or expired
-// entry. Put may be asynchronous.
+// Cache keeps answers across runs and jobs. Both methods are safe for
+// concurrent use. A cache is an optimization: the engine logs a Get error
+// and calls the API instead, and logs a Put error and goes on.
 type Cache interface {
+	// Get returns the answer cached for (kind, key), or nil, nil when there
+	// is none or it has expired. It sees earlier Puts, written yet or not.
 	Get(ctx context.Context, kind Kind, key string) (*StoredResult, error)
+	// Put caches r, replacing any entry for (Kind, Key); FetchedAt (now
+	// when zero) starts its time to live. It may be asynchronous: nothing
+	// is durable when it returns, and a write error may be reported by a
+	// later Put. An answer whose verdict has no time to live is not kept.
 	Put(ctx context.Context, r StoredResult) error
 }
 
-// API is the part of the CustomerOS client the engine calls.
+// API is the part of the CustomerOS client the engine calls. Every method
+// is safe for concurrent use, makes one logical call (the client retries
+// within its own limits and pacing) and may be billed, so none is
+// idempotent in cost: the engine calls each key once per job. Errors are a
+// *customeros.APIError (its Status and the customeros sentinels it wraps,
+// such as ErrUnauthorized or ErrPaymentRequired, say why), a transport
+// error, or ctx's error.
 type API interface {
+	// VerifyEmail verifies one address. Invalid syntax is a verdict, not
+	// an error. Billed unless the verdict is unknown.
 	VerifyEmail(ctx context.Context, address string) (*customeros.Verification, error)
+	// EnrichPerson looks a person up by email or LinkedIn URL. Not found is
+	// a result with Found false. An async answer has Complete false and a
+	// ResultURL to hand to PollPerson.
 	EnrichPerson(ctx context.Context, q customeros.PersonQuery) (*customeros.PersonResult, error)
+	// PollPerson fetches an async person result once; Complete is false
+	// while it is pending. An unknown handle is an *APIError with Status
+	// 404 (the engine forgets the handle).
 	PollPerson(ctx context.Context, resultURL string) (*customeros.PersonResult, error)
+	// EnrichOrganization looks a company up by domain or LinkedIn URL. Not
+	// found is a result with Found false.
 	EnrichOrganization(ctx context.Context, q customeros.OrganizationQuery) (*customeros.OrganizationResult, error)
+	// SubmitBulkVerify uploads one bulk verify job and returns its id and
+	// estimated completion. Each upload is a new job: it is retried only
+	// when the server cannot have acted on it.
 	SubmitBulkVerify(ctx context.Context, emails []string) (*customeros.BulkJob, error)
+	// BulkVerifyStatus fetches a job's progress. An unknown job is an
+	// *APIError with Status 404.
 	BulkVerifyStatus(ctx context.Context, jobID string) (*customeros.BulkStatus, error)
+	// DownloadBulkVerify fetches a completed job's per-address results,
+	// or customeros.ErrNotReady while it is still processing.
 	DownloadBulkVerify(ctx context.Context, jobID string) ([]customeros.Verification, error)
 }
 
