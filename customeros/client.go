@@ -379,6 +379,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		case r.apiErr == nil:
 			return &resp, nil
 		case !c.retries(cl, attempt, maxAttempts, r):
+			r.apiErr.maxRetryAfter = orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter)
 			return nil, r.apiErr
 		}
 		if bo == nil {

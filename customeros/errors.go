@@ -62,6 +62,10 @@ type APIError struct {
 	// Err is the underlying cause: a sentinel above, or the transport error
 	// (with the URL stripped).
 	Err error
+
+	// maxRetryAfter is the MaxRetryAfter of the client that gave up (0:
+	// the default), for Throttled.
+	maxRetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {

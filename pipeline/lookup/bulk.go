@@ -164,7 +164,7 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 		if e.fatal(err) {
 			return nil
 		}
-		if isGone(err) {
+		if customeros.Gone(err) {
 			if err := e.forget(ctx, KindVerify, it.handle); err != nil {
 				return err
 			}

@@ -226,7 +226,7 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		return nil
 	}
 	a, err := rv.call(ctx, j.req)
-	if throttled(err) && j.throttles < maxThrottledRounds {
+	if customeros.Throttled(err) && j.throttles < maxThrottledRounds {
 		// Not executed, so not paid: give the call back to the budget and
 		// try again after Retry-After without holding this worker (the
 		// pacer has slowed the endpoint meanwhile).
@@ -403,7 +403,7 @@ func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
 		if e.fatal(err) {
 			return nil
 		}
-		if isGone(err) {
+		if customeros.Gone(err) {
 			if err := e.forget(ctx, KindPerson, it.handle); err != nil {
 				return err
 			}
@@ -460,47 +460,22 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 // the run pauses (stops resumably) as rate limited.
 const maxThrottledRounds = 30
 
-// throttled reports a 429 whose Retry-After the client was willing to wait.
-func throttled(err error) bool {
-	var ae *customeros.APIError
-	return errors.As(err, &ae) && ae.Status == 429 && ae.RetryAfter <= customeros.DefaultMaxRetryAfter
-}
-
-// isGone reports a poll of a handle the server does not know (404).
-func isGone(err error) bool {
-	var ae *customeros.APIError
-	return errors.As(err, &ae) && ae.Status == 404
-}
-
 // forget drops a handle the server does not know from the ledger, so that
 // a later run asks again instead of polling a dead handle.
 func (e *Engine) forget(ctx context.Context, kind Kind, handle string) error {
 	return e.cfg.Ledger.DeletePending(ctx, PendingID{Kind: kind, Handle: handle})
 }
 
-// fatal reports whether err must stop the run (resumably) and stops it.
+// fatal reports whether err must stop the run (resumably) and stops it:
+// the run is ending (its context), or the API halts it (see
+// customeros.Halts: still throttled after every retry round, a
+// Retry-After too long to wait, a key or credit problem, the breaker open
+// because the API looks down; the row stays unwritten).
 func (e *Engine) fatal(err error) bool {
-	var (
-		ae *customeros.APIError
-		oe *customeros.OutageError
-	)
 	stop := e.cfg.Budget
 	switch {
-	case errors.As(err, &oe):
-		// The breaker opened: the API looks down. The row stays unwritten.
-		stop.Stop(err)
-		return true
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && stop.Stopping():
-		stop.Stop(err)
-		return true
-	case errors.Is(err, customeros.ErrUnauthorized), errors.Is(err, customeros.ErrPaymentRequired),
-		errors.Is(err, customeros.ErrForbidden):
-		stop.Stop(err)
-		return true
-	case errors.As(err, &ae) && ae.Status == 429:
-		// Still throttled after every retry round, or Retry-After too long
-		// to wait in a worker: pause the run (resumable) rather than fail
-		// rows that were never executed.
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && stop.Stopping(),
+		customeros.Halts(err):
 		stop.Stop(err)
 		return true
 	}
