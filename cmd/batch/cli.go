@@ -85,6 +85,7 @@ type RunCmd struct {
 	Table        string        `help:"Table for database outputs." default:"contacts"`
 	UpsertKey    string        `help:"Database upsert key: row (job, row) or email (one row per contact)." enum:"row,email" default:"row"`
 	NoEscape     bool          `help:"Do not neutralize spreadsheet formulas (cells starting = + - @) in CSV output."`
+	OutputMode   string        `help:"Permission bits (octal) of a new output file; the default keeps contacts' data private to you." default:"0600" name:"output-mode"`
 	BOM          bool          `help:"Start CSV output with a UTF-8 byte order mark (for Excel); without it the output has one when the input had one." name:"bom"`
 	Progress     string        `help:"Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none." enum:"auto,bar,log,none" default:"auto"`
 
@@ -161,6 +162,11 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = cli.Merge.run(ctx, env)
 	default:
 		err = usagef("unknown command %q", kctx.Command())
+	}
+	if err != nil && ctx.Err() != nil && !isUsage(err) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// Stopped (SIGINT/SIGTERM) before the run had started its rows: the
+		// state is as consistent as after a stop, so it is a resumable stop.
+		err = fmt.Errorf("%w: %w", pipeline.ErrStopped, err)
 	}
 	return exitCode(m.Stderr, err)
 }

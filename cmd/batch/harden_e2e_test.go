@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -272,5 +274,64 @@ func TestCacheScopedToURLKeyAndOptions(t *testing.T) {
 	run(other, "key-one", "--verify")
 	if got := other.requests(sandbox.EpVerify); got != int64(unique) {
 		t.Errorf("a run against another URL was served the first URL's answers: %d verify calls there, want %d", got, unique)
+	}
+}
+
+// Finding 17.9 (umask): outputs are created 0600 whatever the umask, or
+// with exactly --output-mode.
+func TestOutputMode(t *testing.T) {
+	em := startEmulator(t, sandbox.DefaultOptions())
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 5, 0, 0, 37)
+	for _, tc := range []struct {
+		out   string
+		extra []string
+		want  os.FileMode
+	}{
+		{"default.csv", nil, 0o600},
+		{"default.jsonl", nil, 0o600},
+		{"shared.csv", []string{"--output-mode", "0640"}, 0o640},
+	} {
+		out := filepath.Join(dir, tc.out)
+		mustRun(t, em.URL, append([]string{"run", "-i", in, "-o", out, "--verify", "--no-cache", "--progress", "none"}, tc.extra...)...)
+		fi, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != tc.want {
+			t.Errorf("%s: mode %v, want %v", tc.out, got, tc.want)
+		}
+	}
+	r := runBatch(t, em.URL, "run", "-i", in, "-o", filepath.Join(dir, "bad.csv"), "--verify", "--no-cache", "--output-mode", "644x")
+	if r.code != ExitUsage {
+		t.Errorf("--output-mode 644x: exit %d, want %d\n%s", r.code, ExitUsage, r.stderr)
+	}
+}
+
+// Finding 17.9 (early SIGTERM): a signal that arrives while the run is
+// still opening its state and input is a resumable stop (exit 3), not a
+// failure. main cancels the context on SIGTERM; here it is cancelled from
+// the start, the earliest a signal can land once it is handled.
+func TestSignalBeforeRunStartsIsResumable(t *testing.T) {
+	em := startEmulator(t, sandbox.DefaultOptions())
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 5, 0, 0, 38)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("signal terminated"))
+	var stdout, stderr bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
+		switch k {
+		case "CUSTOMEROS_API_KEY":
+			return "test-key"
+		case "CUSTOMEROS_API_URL":
+			return em.URL
+		}
+		return ""
+	}}
+	code := m.Run(ctx, []string{"run", "-i", in, "-o", filepath.Join(dir, "out.csv"), "--verify", "--no-cache", "--progress", "none"})
+	if code != ExitResumable {
+		t.Fatalf("exit %d, want %d\n%s", code, ExitResumable, stderr.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -165,6 +166,9 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 	opts := filesink.DefaultOptions()
 	opts.Format, opts.Schema, opts.EscapeFormulas = format, schema, !c.NoEscape
 	opts.BOM, opts.CRLF = c.BOM || c.dialect.BOM, c.dialect.LineEnd == csvsource.CRLF
+	if opts.Mode, err = c.outputMode(); err != nil {
+		return nil, err
+	}
 	s, err := filesink.Open(out, opts, pos)
 	if err != nil {
 		return nil, fmt.Errorf("output %s: %w", out, err)
@@ -253,4 +257,13 @@ func parseTTL(s string) (checkpoint.TTLPolicy, error) {
 		p.ByVerdict[k] = d
 	}
 	return p, nil
+}
+
+// outputMode parses --output-mode (octal permission bits).
+func (c *RunCmd) outputMode() (os.FileMode, error) {
+	m, err := strconv.ParseUint(strings.TrimPrefix(c.OutputMode, "0o"), 8, 32)
+	if err != nil || m > 0o777 || m&0o600 != 0o600 {
+		return 0, usagef("--output-mode %q: want octal permission bits that let you read and write, such as 0600 or 0640", c.OutputMode)
+	}
+	return os.FileMode(m), nil
 }

@@ -103,6 +103,10 @@ func openFile(path string, pos pipeline.Position, mode os.FileMode, sync bool, h
 		if err != nil {
 			return nil, fmt.Errorf("filesink: create %s: %w", o.partial, err)
 		}
+		if err := f.Chmod(mode); err != nil { // exactly mode, whatever the umask
+			f.Close()
+			return nil, fmt.Errorf("filesink: create %s: %w", o.partial, err)
+		}
 		o.f, o.fresh = f, true
 	} else {
 		f, err := os.OpenFile(o.partial, os.O_WRONLY, 0)

@@ -25,8 +25,9 @@ import (
 	"github.com/contactbatch/batch/pipeline"
 )
 
-// DefaultMode is the permission of a new output file (before umask).
-const DefaultMode os.FileMode = 0o644
+// DefaultMode is the permission of a new output file: contacts' data is
+// personal, so only its owner may read it.
+const DefaultMode os.FileMode = 0o600
 
 // ErrSchemaMismatch is returned by Write when an output's values do not
 // match the schema's columns.
@@ -52,8 +53,9 @@ type Options struct {
 	// CRLF ends CSV records with "\r\n" instead of "\n" (values are
 	// written as they are either way).
 	CRLF bool
-	// Mode is the permission of a newly created partial file (before
-	// umask); an existing partial file keeps its mode. 0 means DefaultMode,
+	// Mode is the permission of a freshly started partial file, set
+	// exactly (the umask does not apply); a resumed partial file keeps its
+	// mode. 0 means DefaultMode,
 	// which DefaultOptions sets.
 	Mode os.FileMode
 }
