@@ -538,7 +538,10 @@ func (c *Client) attempt(ctx context.Context, hc *http.Client, cl *call, u strin
 	data = c.redactor.Bytes(data) // a server echoing the key must not get it into a result
 	resp = response{status: hr.StatusCode, header: hr.Header, body: data, buf: bp}
 	if err != nil {
-		if hr.StatusCode >= 200 && hr.StatusCode < 300 {
+		// A 404 is an answer only with its body ("warning": nothing found,
+		// or a real 404): one cut short is a broken answer, retried like a
+		// broken 2xx rather than taken as the end of the lookup.
+		if hr.StatusCode >= 200 && hr.StatusCode < 300 || hr.StatusCode == http.StatusNotFound {
 			c.release(&resp)
 			return response{}, true, fmt.Errorf("%w: %v", errTruncated, stripURL(err))
 		}

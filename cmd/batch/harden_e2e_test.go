@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -333,5 +334,42 @@ func TestSignalBeforeRunStartsIsResumable(t *testing.T) {
 	code := m.Run(ctx, []string{"run", "-i", in, "-o", filepath.Join(dir, "out.csv"), "--verify", "--no-cache", "--progress", "none"})
 	if code != ExitResumable {
 		t.Fatalf("exit %d, want %d\n%s", code, ExitResumable, stderr.String())
+	}
+}
+
+// Finding 17.9 (truncated 404): a "not found" answer cut short is retried,
+// not taken as the end of the lookup: the first answer for every domain
+// is a 404 whose body stops halfway.
+func TestTruncated404IsRetried(t *testing.T) {
+	sb := sandbox.New(sandbox.DefaultOptions())
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.RawQuery
+		mu.Lock()
+		first := !seen[q] && strings.HasPrefix(r.URL.Path, "/enrich/")
+		seen[q] = true
+		mu.Unlock()
+		if first {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "200")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"status":"warning","mess`))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		sb.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { sb.Close(); ts.Close() })
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 20, 0, 0, 39)
+	out := filepath.Join(dir, "out.csv")
+	r := runBatch(t, ts.URL, "run", "-i", in, "-o", out, "--enrich-org", "--no-cache", "--progress", "none")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d, want %d (every truncated 404 retried)\n%s", r.code, ExitOK, r.stderr)
+	}
+	if b := readFile(t, out); bytes.Contains(b, []byte(",error,")) {
+		t.Fatalf("a row ended as error:\n%s", b)
 	}
 }
