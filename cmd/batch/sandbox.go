@@ -20,6 +20,7 @@ type SandboxCmd struct {
 	Jitter        time.Duration `help:"Random extra latency, up to this much." default:"0s"`
 	RateLimit     float64       `help:"Requests per second before answering 429 with Retry-After (0: off)." default:"0"`
 	RateBurst     int           `help:"Burst for --rate-limit." default:"0"`
+	RateScope     string        `help:"Token buckets for --rate-limit: shared (one), endpoint (one per endpoint family) or key (one per API key)." enum:"shared,endpoint,key" default:"shared"`
 	Fail500       float64       `help:"Fraction of requests answered 500." default:"0" name:"fail-500"`
 	Fail502       float64       `help:"Fraction of requests answered 502." default:"0" name:"fail-502"`
 	Fail503       float64       `help:"Fraction of requests answered 503." default:"0" name:"fail-503"`
@@ -38,7 +39,7 @@ func (c *SandboxCmd) options() sandbox.Options {
 	o := sandbox.DefaultOptions()
 	o.Shape, o.APIKey = c.Shape, c.APIKey
 	o.Latency, o.Jitter = c.Latency, c.Jitter
-	o.RateLimit, o.RateBurst = c.RateLimit, c.RateBurst
+	o.RateLimit, o.RateBurst, o.RateScope = c.RateLimit, c.RateBurst, c.RateScope
 	o.Fail500, o.Fail502, o.Fail503 = c.Fail500, c.Fail502, c.Fail503
 	o.Reset, o.Hang, o.HangFor, o.Truncate = c.Reset, c.Hang, c.HangFor, c.Truncate
 	o.AsyncFraction, o.AsyncDelay, o.BulkDelay = c.AsyncFraction, c.AsyncDelay, c.BulkDelay

@@ -292,3 +292,20 @@ func TestRowsEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestGCTrace(t *testing.T) {
+	g := &gcTrace{}
+	lines := "gc 1 @0.010s 1%: 0.012+0.50+0.003 ms clock, 0.02+0.1/0.4/0+0.006 ms cpu, 4->4->1 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n" +
+		"other output\ngc 2 @0.030s 1%: 0.01+0.4+0.002 ms clock, 0.02+0.1/0.3/0+0.004 ms cpu, 8->9->23 MB, 9 MB goal, 0 MB stacks, 0 MB globals, 2 P\n" +
+		"gc 3 @0.050s 1%: 0.01+0.4+0.002 ms clock, 0.02+0.1/0.3/0+0.004 ms cpu, 30->31->12 MB, 40 MB goal, 0 MB stacks, 0 MB globals, 2 P"
+	// Written in pieces that split lines.
+	for i := 0; i < len(lines); i += 37 {
+		if _, err := g.Write([]byte(lines[i:min(i+37, len(lines))])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.Write([]byte("\n"))
+	if live, cycles := g.peak(); live != 23 || cycles != 3 {
+		t.Errorf("peak live %v MB over %d cycles, want 23 over 3", live, cycles)
+	}
+}

@@ -114,6 +114,15 @@ func (e *emulator) perSecondOK429() []string {
 	return out[:last+1]
 }
 
+// first429s returns the 429s answered in the first n seconds since mark.
+func (e *emulator) first429s(n int) int64 {
+	var c int64
+	for i := range min(n, timelineLen) {
+		c += e.timeline[i][1].Load()
+	}
+	return c
+}
+
 // statusWriter remembers the status an http.Handler wrote.
 type statusWriter struct {
 	http.ResponseWriter

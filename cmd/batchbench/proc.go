@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,6 +17,10 @@ import (
 type runner struct {
 	bin string // absolute path of bin/batch
 	url string // emulator base URL
+	// extraEnv is added to the child environment; stderr, if set, also
+	// gets the child's standard error.
+	extraEnv []string
+	stderr   io.Writer
 }
 
 // runResult is the outcome of one finished batch process.
@@ -46,7 +51,8 @@ func (r runner) env() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "CUSTOMEROS_API_KEY=bench", "CUSTOMEROS_API_URL="+r.url)
+	env = append(env, "CUSTOMEROS_API_KEY=bench", "CUSTOMEROS_API_URL="+r.url)
+	return append(env, r.extraEnv...)
 }
 
 // start launches `batch args...`; the child is killed when ctx ends (and,
@@ -58,6 +64,9 @@ func (r runner) start(ctx context.Context, args ...string) (*proc, error) {
 	cmd.WaitDelay = 5 * time.Second
 	p := &proc{cmd: cmd, stderr: &tailBuffer{max: 4096}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
+	if r.stderr != nil {
+		cmd.Stderr = io.MultiWriter(p.stderr, r.stderr)
+	}
 	p.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", r.bin, err)
@@ -122,6 +131,56 @@ func (r runner) mustExit(ctx context.Context, want int, args ...string) (runResu
 		return res, fmt.Errorf("batch %s: exit %d, want %d; stderr: %s", args[0], res.Code, want, res.Stderr)
 	}
 	return res, nil
+}
+
+// gcTrace reads GODEBUG=gctrace=1 lines ("gc 12 @0.5s 2%: ... 40->42->21 MB,
+// ...") and keeps the largest live heap after a collection (the third
+// figure).
+type gcTrace struct {
+	mu      sync.Mutex
+	partial []byte
+	maxLive float64 // MB
+	cycles  int
+}
+
+func (g *gcTrace) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.partial = append(g.partial, p...)
+	for {
+		i := bytes.IndexByte(g.partial, '\n')
+		if i < 0 {
+			break
+		}
+		g.line(string(g.partial[:i]))
+		g.partial = g.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (g *gcTrace) line(l string) {
+	if !strings.HasPrefix(l, "gc ") {
+		return
+	}
+	for _, f := range strings.Split(l, ",") {
+		f = strings.TrimSpace(f)
+		if !strings.HasSuffix(f, " MB") || strings.Count(f, "->") != 2 {
+			continue
+		}
+		parts := strings.Split(strings.TrimSuffix(f, " MB"), "->")
+		var live float64
+		if _, err := fmt.Sscan(parts[2], &live); err == nil {
+			g.maxLive = max(g.maxLive, live)
+			g.cycles++
+		}
+	}
+}
+
+// peak returns the largest live heap seen, in MB, and the GC cycles read.
+func (g *gcTrace) peak() (float64, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.maxLive, g.cycles
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -106,11 +107,12 @@ func bareLoop(ctx context.Context, base, key string, emails []string, w int) err
 	return ctx.Err()
 }
 
-// overhead: rows/s of `batch run --verify` vs a bare HTTP loop at the same
-// concurrency: at zero latency (the design's row) and, as a second data
-// point, at 2 ms, where neither side is CPU-bound on two shared cores. Both
-// are child processes of the bench talking to its emulator, timed from
-// start to exit.
+// overhead: `batch run --verify` vs a bare HTTP loop at the same
+// concurrency, both child processes of the bench talking to its emulator,
+// timed from start to exit. At zero latency it prints CPU µs per row for
+// both (informational: on two shared cores it measures CPU contention with
+// the emulator); at 2 ms latency, where neither side is CPU-bound, rows/s
+// against the loop's req/s is the target.
 func (b *bench) overhead(ctx context.Context) ([]result, error) {
 	const w, rounds = 16, 2
 	var results []result
@@ -152,6 +154,7 @@ func (b *bench) overheadAt(ctx context.Context, in, emails string, lat time.Dura
 		return result{}, err
 	}
 	var bestBatch, bestBare float64
+	cpuBatch, cpuBare := math.Inf(1), math.Inf(1) // µs per row, lowest round
 	for round := range rounds {
 		e.mark()
 		out, st := b.path("overhead.out.csv"), b.path("overhead.state")
@@ -178,21 +181,31 @@ func (b *bench) overheadAt(ctx context.Context, in, emails string, lat time.Dura
 		b.logf("latency %s round %d: batch %.0f rows/s (%s, %.1f µs CPU/row), bare loop %.0f req/s (%s, %.1f µs CPU/req)", lat, round+1,
 			br, secs(res.Wall), perRow(res.CPU, n), bareRate, secs(bres.Wall), perRow(bres.CPU, n))
 		bestBatch, bestBare = max(bestBatch, br), max(bestBare, bareRate)
+		cpuBatch, cpuBare = min(cpuBatch, perRow(res.CPU, n)), min(cpuBare, perRow(bres.CPU, n))
 	}
 	ratio := bestBatch / bestBare
-	what := "pipeline overhead"
-	if lat > 0 {
-		what += ", " + lat.String() + " latency"
+	note := fmt.Sprintf("%d distinct valid addresses, --workers %d, emulator latency %s, in-bench emulator; both sides are child processes timed from start to exit: "+
+		"batch (CSV in, checks, calls, results log, CSV out, commits, final rename) and the bare loop (%d goroutines, net/http with %d idle conns, body read and discarded); best of %d interleaved rounds each",
+		n, w, lat, w, w, rounds)
+	if lat == 0 {
+		// On two shared cores a zero-latency run measures CPU contention
+		// with the emulator, not pipeline design: CPU per row, no target.
+		return result{
+			What:    "pipeline CPU per row, zero latency",
+			Figure:  fmt.Sprintf("batch %.1f µs CPU/row vs bare loop %.1f µs CPU/req (%.0f rows/s vs %.0f req/s)", cpuBatch, cpuBare, bestBatch, bestBare),
+			Ratio:   fmt.Sprintf("%.2f× the bare loop's CPU", cpuBatch/cpuBare),
+			Target:  "— (informational)",
+			Verdict: info,
+			Note:    note + "; CPU = user + system time of each child process, lowest round",
+		}, nil
 	}
 	return result{
-		What:    what,
-		Figure:  fmt.Sprintf("%.0f rows/s vs bare %.0f req/s", bestBatch, bestBare),
+		What:    "pipeline overhead, " + lat.String() + " latency",
+		Figure:  fmt.Sprintf("%.0f rows/s vs bare %.0f req/s (CPU %.1f vs %.1f µs per row)", bestBatch, bestBare, cpuBatch, cpuBare),
 		Ratio:   fmt.Sprintf("%.2f", ratio),
-		Target:  "≥ 0.85",
-		Verdict: verdict(ratio >= 0.85),
-		Note: fmt.Sprintf("%d distinct valid addresses, --workers %d, emulator latency %s, in-bench emulator; both sides are child processes timed from start to exit: "+
-			"batch (CSV in, checks, calls, results log, CSV out, commits, final rename) and the bare loop (%d goroutines, net/http with %d idle conns, body read and discarded); best of %d interleaved rounds each",
-			n, w, lat, w, w, rounds),
+		Target:  "≥ 0.90",
+		Verdict: verdict(ratio >= 0.90),
+		Note:    note,
 	}, nil
 }
 
@@ -259,48 +272,153 @@ func (b *bench) latency(ctx context.Context) ([]result, error) {
 	}}, nil
 }
 
-// rateLimit: emulator RateLimit R, adaptive pace: successful req/s vs R and
-// the 429 share.
+// Rate rows: the emulator's token buckets (burst = R) with latency
+// rateLatency ± rateJitter, batch without --rate (adaptive pace).
+const (
+	rateLatency = 10 * time.Millisecond
+	rateJitter  = 5 * time.Millisecond
+	rateRun     = 60 * time.Second
+)
+
+// rateLimit: R = 2, 10, 40, 200 and 1,000 req/s over 60 s each, a bucket
+// shared by verify, person and organization, and a limit stepping
+// 200 → 20 → 200 during the run.
 func (b *bench) rateLimit(ctx context.Context) ([]result, error) {
-	const limit, burst = 200.0, 5
-	n := int(limit * 30) // 30 s: a retry after the last 429 (Retry-After: 1) weighs 1/30
-	in := b.path("rate.csv")
-	if err := writeUnique(in, n); err != nil {
-		return nil, err
+	var out []result
+	for _, r := range []float64{2, 10, 40, 200, 1000} {
+		res, err := b.rateRow(ctx, rateCase{
+			what: fmt.Sprintf("rate limit R=%g", r), rows: int(r * rateRun.Seconds()),
+			opts:  sandbox.Options{RateLimit: r},
+			flags: []string{"--verify"}, limit: func(time.Duration) float64 { return r },
+		})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res)
 	}
-	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed), RateLimit: limit, RateBurst: burst})
+	const shared = 200.0
+	res, err := b.rateRow(ctx, rateCase{
+		what: "rate limit shared by 3 endpoints, R=200", rows: 5000,
+		opts:  sandbox.Options{RateLimit: shared, RateScope: sandbox.RateShared},
+		flags: []string{"--verify", "--enrich-person", "--enrich-org"}, limit: func(time.Duration) float64 { return shared },
+	})
 	if err != nil {
-		return nil, err
+		return out, err
+	}
+	out = append(out, res)
+	step := []sandbox.RateStep{{After: 20 * time.Second, Limit: 20}, {After: 40 * time.Second, Limit: 200}}
+	res, err = b.rateRow(ctx, rateCase{
+		what: "rate limit stepping 200→20→200", rows: 200*20 + 20*20 + 200*20,
+		opts:  sandbox.Options{RateLimit: 200, RateSchedule: step},
+		flags: []string{"--verify"},
+		limit: func(t time.Duration) float64 {
+			switch {
+			case t < 20*time.Second:
+				return 200
+			case t < 40*time.Second:
+				return 20
+			}
+			return 200
+		},
+	})
+	if err != nil {
+		return out, err
+	}
+	return append(out, res), nil
+}
+
+// rateCase is one rate row.
+type rateCase struct {
+	what  string
+	rows  int
+	opts  sandbox.Options
+	flags []string
+	// limit is the emulator's limit t after the first request.
+	limit func(t time.Duration) float64
+}
+
+// rateRow runs one rate case: achieved = 2xx answers over the window from
+// the first request to the last answer, divided by what the limit allowed
+// over that window; the 429 share over every request; 429s in the first
+// 10 s.
+func (b *bench) rateRow(ctx context.Context, c rateCase) (result, error) {
+	in := b.path("rate.csv")
+	if err := writeUnique(in, c.rows); err != nil {
+		return result{}, err
+	}
+	c.opts.Seed, c.opts.Latency, c.opts.Jitter = int64(b.seed), rateLatency, rateJitter
+	e, err := startEmulator(c.opts)
+	if err != nil {
+		return result{}, err
 	}
 	defer e.close()
 	r := runner{bin: b.bin, url: e.url}
-	res, err := r.mustExit(ctx, exitOK, runArgs(in, b.path("rate.out.csv"), b.path("rate.state"), "--verify")...)
+	load0 := loadAvg()
+	res, err := r.mustExit(ctx, exitOK, runArgs(in, b.path("rate.out.csv"), b.path("rate.state"), c.flags...)...)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	c := e.sb.Counters()
 	first, last, ok := e.window()
 	if !ok {
-		return nil, fmt.Errorf("the emulator saw no request")
+		return result{}, fmt.Errorf("the emulator saw no request")
 	}
-	ok200 := c.Requests[sandbox.EpVerify][http.StatusOK]
-	n429 := c.Requests[sandbox.EpVerify][http.StatusTooManyRequests]
-	total := c.Sent(sandbox.EpVerify)
+	cnt := e.sb.Counters()
+	var ok2xx, n429, total int64
+	for _, byStatus := range cnt.Requests {
+		for st, n := range byStatus {
+			total += n
+			switch {
+			case st == http.StatusTooManyRequests:
+				n429 += n
+			case st >= 200 && st < 300:
+				ok2xx += n
+			}
+		}
+	}
 	win := last.Sub(first)
-	achieved := float64(ok200) / win.Seconds()
-	ratio := achieved / limit
+	var allowed float64 // requests the limit allowed over the window, in 10 ms steps
+	for t := time.Duration(0); t < win; t += 10 * time.Millisecond {
+		allowed += c.limit(t) * min(10*time.Millisecond, win-t).Seconds()
+	}
+	ratio := float64(ok2xx) / allowed
 	share := float64(n429) / float64(total)
-	return []result{{
-		What:    "rate limit",
-		Figure:  fmt.Sprintf("%.1f ok req/s at R=%.0f; 429s %d of %d requests", achieved, limit, n429, total),
-		Ratio:   fmt.Sprintf("%.3f; 429s %.2f %%", ratio, 100*share),
-		Target:  "≥ 0.95 of R, ≤ 2 % 429s",
-		Verdict: verdict(ratio >= 0.95 && share <= 0.02),
-		Note: fmt.Sprintf("%d distinct addresses, emulator RateLimit %.0f/s RateBurst %d, latency 0, default --workers, no --rate (adaptive); "+
-			"ok req/s = HTTP 200 verify answers / emulator window from first request to last answer (%s); whole process %s (%.1f rows/s); "+
-			"answers per second at the emulator, ok/429: %s",
-			n, limit, burst, secs(win), secs(res.Wall), rate(n, res.Wall), strings.Join(e.perSecondOK429(), " ")),
-	}}, nil
+	first10 := e.first429s(10)
+	lowR := c.limit(0) < 10
+	okShare := share <= 0.02
+	target := "≥ 0.95 of R, ≤ 2 % 429s, ≤ 10 429s in the first 10 s"
+	if lowR {
+		okShare = n429 <= 5
+		target = "≥ 0.95 of R, ≤ 5 429s in all, ≤ 10 in the first 10 s"
+	}
+	return result{
+		What:    c.what,
+		Figure:  fmt.Sprintf("%d ok of %.0f allowed in %s; 429s %d of %d requests, %d in the first 10 s", ok2xx, allowed, secs(win), n429, total, first10),
+		Ratio:   fmt.Sprintf("%.3f; 429s %.2f %%; %d", ratio, 100*share, first10),
+		Target:  target,
+		Verdict: verdict(ratio >= 0.95 && okShare && first10 <= 10),
+		Note: fmt.Sprintf("%d distinct addresses, `run %s`, no --rate, default --workers; emulator token bucket (burst = R, scope %q), latency %s + U(0, %s); "+
+			"achieved = 2xx answers at the emulator over the window from the first request to the last answer, divided by the requests the limit allowed in it; "+
+			"whole process %s; load average %.1f before, %.1f after; answers per second at the emulator, ok/429: %s",
+			c.rows, strings.Join(c.flags, " "), scopeName(c.opts.RateScope), rateLatency, rateJitter, secs(res.Wall), load0, loadAvg(), strings.Join(e.perSecondOK429(), " ")),
+	}, nil
+}
+
+func scopeName(s string) string {
+	if s == "" {
+		return sandbox.RateShared
+	}
+	return s
+}
+
+// loadAvg is the 1-minute load average (0 where unknown).
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	fmt.Sscan(string(b), &l)
+	return l
 }
 
 // sample is one `batch status` reading.
@@ -444,10 +562,15 @@ func (b *bench) memory(ctx context.Context) ([]result, error) {
 		return nil, err
 	}
 	defer e.close()
-	r := runner{bin: b.bin, url: e.url}
 	var rss [2]int64
+	var live [2]float64
 	var walls [2]time.Duration
 	for i, n := range []int{100_000, 1_000_000} {
+		// No soft memory limit (GOMEMLIMIT=off: batch keeps its own default
+		// only when the variable is empty), so RSS follows the live heap
+		// and GOGC, not the limit; gctrace gives the live heap after GC.
+		gc := &gcTrace{}
+		r := runner{bin: b.bin, url: e.url, extraEnv: []string{"GOMEMLIMIT=off", "GODEBUG=gctrace=1"}, stderr: gc}
 		in := b.path(fmt.Sprintf("memory-%d.csv", n))
 		distinct, err := writePool(in, n, pool, b.seed)
 		if err != nil {
@@ -463,7 +586,9 @@ func (b *bench) memory(ctx context.Context) ([]result, error) {
 			return nil, fmt.Errorf("%d rows: %d verify requests, want %d", n, got, distinct)
 		}
 		rss[i], walls[i] = res.MaxRSS, res.Wall
-		b.logf("%d rows (%d distinct addresses): peak RSS %d KiB, %s", n, distinct, res.MaxRSS, secs(res.Wall))
+		var cycles int
+		live[i], cycles = gc.peak()
+		b.logf("%d rows (%d distinct addresses): peak RSS %d KiB, peak live heap after GC %.0f MB over %d cycles, %s", n, distinct, res.MaxRSS, live[i], cycles, secs(res.Wall))
 		os.RemoveAll(in)
 		os.RemoveAll(out)
 		os.RemoveAll(st)
@@ -471,12 +596,13 @@ func (b *bench) memory(ctx context.Context) ([]result, error) {
 	ratio := float64(rss[1]) / float64(rss[0])
 	const limitKiB = 150 * 1000 * 1000 / 1024 // 150 MB
 	return []result{{
-		What:    "memory",
-		Figure:  fmt.Sprintf("%.1f MB at 1M rows vs %.1f MB at 100k", float64(rss[1])*1024/1e6, float64(rss[0])*1024/1e6),
-		Ratio:   fmt.Sprintf("%.2f×", ratio),
+		What: "memory",
+		Figure: fmt.Sprintf("peak RSS %.1f MB at 1M rows vs %.1f MB at 100k; live heap after GC %.0f MB vs %.0f MB",
+			float64(rss[1])*1024/1e6, float64(rss[0])*1024/1e6, live[1], live[0]),
+		Ratio:   fmt.Sprintf("%.2f× (live heap %.2f×)", ratio, live[1]/live[0]),
 		Target:  "≤ 1.3×, < 150 MB",
 		Verdict: verdict(ratio <= 1.3 && rss[1] < limitKiB),
-		Note: fmt.Sprintf("peak RSS from rusage Maxrss of the batch process; `run --verify` with 5 columns per row whose addresses are drawn (seeded) from a pool of %d, "+
+		Note: fmt.Sprintf("peak RSS from rusage Maxrss of the batch process, run with GOMEMLIMIT=off (no soft limit) and GODEBUG=gctrace=1 (live heap = the largest heap marked live at the end of a GC cycle); `run --verify` with 5 columns per row whose addresses are drawn (seeded) from a pool of %d, "+
 			"so every distinct address is paid once and the other rows are answered by the in-flight dedupe and the ledger, through the reorder window; "+
 			"emulator latency 0; 100k rows took %s, 1M rows %s",
 			pool, secs(walls[0]), secs(walls[1])),

@@ -2,6 +2,7 @@ package pace
 
 import (
 	"math"
+	"sort"
 	"time"
 )
 
@@ -53,6 +54,23 @@ func (g *group) capacity() int {
 	return int(math.Ceil(3*g.rate*g.lat)) + 2
 }
 
+// busy counts the requests that hold a place under capacity at now: the
+// booked ones and those sent in the last straggle window (four mean
+// latencies, at least a second) that are still unanswered. A request that
+// takes longer than that (a hang, a slow verify) stops holding a place,
+// so a few stragglers never stall the family. It also returns when the
+// oldest of those leaves the window.
+func (g *group) busy(now time.Time) (n int, until time.Time) {
+	window := max(time.Second, time.Duration(4*g.lat*float64(time.Second)))
+	from := now.Add(-window)
+	i := sort.Search(len(g.starts), func(i int) bool { return g.starts[i].After(from) })
+	booked := g.inflight - len(g.starts)
+	if i < len(g.starts) {
+		until = g.starts[i].Add(window)
+	}
+	return booked + len(g.starts) - i, until
+}
+
 // interval is the time between grants.
 func (g *group) interval() time.Duration {
 	return time.Duration(float64(time.Second) / g.rate)
@@ -65,7 +83,7 @@ const (
 	granted verdict = iota // send now
 	booked                 // send at the returned time, if claim agrees then
 	paused                 // the family is paused until the returned time
-	full                   // too many requests in flight: wait for an answer
+	full                   // too many requests in flight: wait for an answer, or the returned time (zero: none)
 )
 
 // try asks to send at now. A booked request counts as in flight until
@@ -74,8 +92,8 @@ func (g *group) try(now time.Time) (v verdict, at time.Time, gen uint64) {
 	if now.Before(g.pausedTill) {
 		return paused, g.pausedTill, g.gen
 	}
-	if g.inflight >= g.capacity() {
-		return full, time.Time{}, g.gen
+	if n, until := g.busy(now); n >= g.capacity() {
+		return full, until, g.gen
 	}
 	at = g.reserve(now)
 	g.inflight++
@@ -259,7 +277,7 @@ func (g *group) cut429(now time.Time, max float64) {
 		// burst was spent: a second's accepted answers hold a second of
 		// the limit plus at most the burst (taken to be a second's worth).
 		ceiling, ramping = g.rate/(1+g.overshoot(now)), true
-		if u := g.used(now); u >= 2 && u/2 < ceiling {
+		if u := g.used(now); u >= minSamples && u/2 < ceiling {
 			ceiling, ramping = u/2, false
 		}
 	}

@@ -37,7 +37,9 @@
 //
 // The in-flight bound is three times the pace times the mean latency (plus
 // two): concurrency falls with the pace, so the requests in flight when a
-// small bucket empties stay few.
+// small bucket empties stay few. A request unanswered after four mean
+// latencies (at least a second) stops counting, so stragglers (hangs, slow
+// verifications) never stall a family.
 package pace
 
 import (
@@ -61,7 +63,7 @@ const (
 const (
 	step      = 250 * time.Millisecond // how often a pace may rise
 	maxGrowth = 2.772588722239781      // ln 4 per second: ×2 per step
-	inflightK = 12.0                   // growth ≤ inflightK / in-flight² per second
+	inflightK = 48.0                   // growth ≤ inflightK / in-flight² per second
 	// The steady climb's acceleration, fraction per second per second since
 	// the cut: climbPerRate times the pace, within [minClimb, maxClimb].
 	minClimb, maxClimb, climbPerRate = 0.001, 0.02, 0.0005
@@ -176,6 +178,9 @@ func (p *Pacer) Wait(ctx context.Context, ep customeros.Endpoint) error {
 		case full:
 			g.slotWaiters++
 			woke = g.freed
+			if !at.IsZero() {
+				timer = clk.After(at.Sub(now))
+			}
 		default: // booked or paused
 			timer, woke = clk.After(at.Sub(now)), g.voided
 		}

@@ -286,6 +286,37 @@ func TestTransitions(t *testing.T) {
 				}
 			},
 		},
+		{
+			name:  "requests unanswered for long stop holding a place",
+			drive: func(h *harness) { h.run(v, time.Second) },
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				h.p.mu.Lock()
+				defer h.p.mu.Unlock()
+				hung := 0
+				for ; hung < 100; hung++ { // sent and never answered
+					verdict, at, gen := g.try(h.clk.now)
+					if verdict == full {
+						break
+					}
+					if verdict == booked {
+						h.clk.now = at
+						g.claim(at, gen)
+					}
+				}
+				if hung == 100 {
+					t.Fatalf("no bound on the requests in flight")
+				}
+				verdict, until, _ := g.try(h.clk.now)
+				if verdict != full || until.IsZero() {
+					t.Fatalf("try with %d unanswered = %v (until %v), want full until a time", hung, verdict, until)
+				}
+				h.clk.now = until
+				if verdict, _, _ := g.try(h.clk.now); verdict == full {
+					t.Errorf("still full once the stragglers left the window")
+				}
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) { // check gets the pace at the end of drive
 			h := newHarness(t)

@@ -216,7 +216,7 @@ func simulate(spec simSpec) simResult {
 			case paused:
 				push(at, ev.worker, evReady, 0)
 			case full:
-				parked[w.ep] = append(parked[w.ep], ev.worker)
+				parked[w.ep] = append(parked[w.ep], ev.worker) // no hangs here: an answer comes
 			}
 		case evWake:
 			p.mu.Lock()

@@ -12,7 +12,11 @@
 //	APIKey [--api-key]         only this key is accepted; else any non-empty key
 //	                           (a key starting "disabled" gets "Api key disabled")
 //	Latency, Jitter [--latency, --jitter]   added to each API request
-//	RateLimit, RateBurst [--rate, --burst]  req/s over all API endpoints; excess → 429 + Retry-After (s)
+//	RateLimit, RateBurst [--rate-limit, --rate-burst]  req/s per token bucket (burst = limit unless set);
+//	                           excess → 429 + Retry-After (s)
+//	RateScope [--rate-scope]   shared (one bucket, default) | endpoint (verify+bulk, person+polls,
+//	                           organization) | key (one bucket per API key)
+//	RateSchedule               steps of the limit after the first request (for example 200 → 20 → 200)
 //	Fail500, Fail502, Fail503 [--fail-500 …] fractions of requests answered with that status
 //	Reset [--reset]            fraction of connections dropped without an answer (not billed)
 //	Hang, HangFor [--hang, --hang-for]      fraction held until the client gives up (or HangFor)

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -11,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Shapes of answers.
@@ -45,11 +42,16 @@ type Options struct {
 	// Latency is added to every API request, plus a uniform extra in
 	// [0, Jitter) decided per (seed, endpoint, key, n).
 	Latency, Jitter time.Duration
-	// RateLimit is requests/s across all API endpoints (0 = off), with
-	// RateBurst (default max(1, RateLimit)); excess gets 429 with
-	// Retry-After in whole seconds (at least 1).
-	RateLimit float64
-	RateBurst int
+	// RateLimit is requests/s per token bucket (0 = off), with RateBurst
+	// (default max(1, the current limit)); excess gets 429 with
+	// Retry-After in whole seconds (at least 1). RateScope picks the
+	// buckets (RateShared, the default: one for every endpoint;
+	// RateEndpoint; RateKey), and RateSchedule changes the limit during a
+	// run.
+	RateLimit    float64
+	RateBurst    int
+	RateScope    string
+	RateSchedule []RateStep
 	// Fractions of requests that get a fault: 500 (enrich/verify error
 	// body), 502 (HTML gateway page), 503 (with Retry-After: 1), a
 	// connection reset (no answer, before the handler, not billed), a hang,
@@ -100,14 +102,14 @@ type Counters struct {
 
 // Server is the emulator; it is an http.Handler.
 type Server struct {
-	opts    Options
-	seed    string
-	mux     *http.ServeMux
-	limiter *rate.Limiter
-	closed  chan struct{}
-	once    sync.Once
-	ids     atomic.Uint64
-	inflt   atomic.Int64
+	opts   Options
+	seed   string
+	mux    *http.ServeMux
+	limits *limits // nil: no rate limit
+	closed chan struct{}
+	once   sync.Once
+	ids    atomic.Uint64
+	inflt  atomic.Int64
 	// doneBefore (unix ns): async person lookups and bulk jobs created
 	// before it are complete, whatever AsyncDelay and BulkDelay say.
 	doneBefore atomic.Int64
@@ -141,13 +143,7 @@ func New(opts Options) *Server {
 		opts.Shape = ShapeCurrent
 	}
 	s := &Server{opts: opts, seed: seedStr(opts.Seed), closed: make(chan struct{}), jobs: map[string]*bulkJob{}}
-	if opts.RateLimit > 0 {
-		burst := opts.RateBurst
-		if burst <= 0 {
-			burst = max(1, int(opts.RateLimit))
-		}
-		s.limiter = rate.NewLimiter(rate.Limit(opts.RateLimit), burst)
-	}
+	s.limits = newLimits(opts)
 	s.Reset()
 	m := http.NewServeMux()
 	m.Handle("GET /verify/v1/email", s.api(EpVerify, func(r *http.Request) string { return r.URL.Query().Get("address") }, s.verify))
@@ -372,10 +368,9 @@ func (s *Server) api(ep string, keyOf func(*http.Request) string, h func(http.Re
 				return
 			}
 		}
-		if s.limiter != nil && !s.limiter.Allow() {
+		if ok, ra := s.limits.allow(time.Now(), ep, r); !ok {
 			s.fault("429")
-			ra := int(math.Ceil(1 / s.opts.RateLimit))
-			sw.Header().Set("Retry-After", strconv.Itoa(max(1, ra)))
+			sw.Header().Set("Retry-After", strconv.Itoa(ra))
 			s.writeError(sw, rc, http.StatusTooManyRequests, "Too many requests")
 			return
 		}
