@@ -297,7 +297,10 @@ func (g *group) coordinatedCut(now time.Time, max float64) {
 		share = math.Min(est, g.rate)
 	}
 	if !g.ramping {
-		g.ceiling = share
+		// Keep the higher estimate: a share that fell because another
+		// family was cut (the pipeline couples their demand) is no new
+		// limit, and the pace returns to it quickly.
+		g.ceiling = math.Max(g.ceiling, share)
 	}
 	g.markCut(now)
 	g.cutOwn = false

@@ -22,8 +22,9 @@
 //     and halved when the 429 follows a cut within a second (still over).
 //     429s that answer requests sent before the cut do not cut again.
 //   - hold and climb: after a cut the pace climbs by a fraction of itself
-//     that grows with the time since the cut (0.5 % per second per second),
-//     so it touches the limit about every 10 to 15 s, at any rate.
+//     that grows with the time since the cut (0.1 % per second per second at 2 req/s, 2 % from 40 req/s),
+//     so it touches the limit every few seconds at high paces and every 15 to
+//     20 s at a few requests per second.
 //   - probe: once it is 15 % above the last estimate without a 429, the
 //     limit has been raised; the pace goes back to the slow start.
 //   - pause: a Retry-After longer than PauseAfter (seconds or HTTP-date,
@@ -65,7 +66,8 @@ const (
 	maxGrowth = 2.772588722239781      // ln 4 per second: ×2 per step
 	inflightK = 48.0                   // growth ≤ inflightK / in-flight² per second
 	// The steady climb's acceleration, fraction per second per second since
-	// the cut: climbPerRate times the pace, within [minClimb, maxClimb].
+	// the cut: climbPerRate times the pace, within [minClimb,
+	// maxClimb] (0.1 %/s² at 2 req/s, 0.5 % at 10, 2 % from 40).
 	minClimb, maxClimb, climbPerRate = 0.001, 0.02, 0.0005
 	probeAt                          = 1.1                   // pace / estimate that starts probing again
 	keep                             = 0.97                  // fraction of the estimate kept after a cut
