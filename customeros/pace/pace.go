@@ -9,23 +9,24 @@
 // the requests in flight. A pace moves through these transitions:
 //
 //   - start: StartRate (2 req/s), then a slow start that doubles the pace
-//     every 250 ms while requests succeed and are used (the pace never runs
-//     ahead of four times the rate actually accepted over the last second).
-//     The doubling slows as the requests in flight grow, so that the excess
+//     every 250 ms while requests succeed and the pace is used (the requests
+//     sent in the step came within 80 % of it), so it never runs ahead of
+//     what the callers ask for. The doubling slows as the requests in flight grow, so that the excess
 //     a server's burst hides, and the 429s it costs once the burst is spent,
 //     stay a handful.
 //   - cut: a 429 means the server's bucket is empty. The accepted rate
 //     between the previous 429 cut and this one (both moments the bucket
 //     was empty) is the limit; the pace is cut to 97 % of it. Without such
 //     an estimate (the first 429, or too few answers since the last cut),
-//     the pace is cut by the largest excess its growth could have hidden,
-//     and halved when the 429 follows a cut within a second (still over).
+//     the pace is cut by the largest excess its growth could have hidden
+//     (or to half the answers accepted in the last second, if lower), and
+//     halved when the 429 follows a cut within a second (still over).
 //     429s that answer requests sent before the cut do not cut again.
 //   - hold and climb: after a cut the pace climbs by a fraction of itself
-//     that grows with the time since the cut (0.1 % per second per second at 2 req/s, 2 % from 40 req/s),
-//     so it touches the limit every few seconds at high paces and every 15 to
+//     that grows with the time since the cut (0.1 % per second per second
+//     at 2 req/s, 2 % from 40 req/s), so it touches the limit every few seconds at high paces and every 15 to
 //     20 s at a few requests per second.
-//   - probe: once it is 15 % above the last estimate without a 429, the
+//   - probe: once it is 10 % above the last estimate without a 429, the
 //     limit has been raised; the pace goes back to the slow start.
 //   - pause: a Retry-After longer than PauseAfter (seconds or HTTP-date,
 //     parsed by the client) holds the whole family until then.
