@@ -38,14 +38,15 @@ type CLI struct {
 
 // JobFlags are the flags shared by run and estimate.
 type JobFlags struct {
-	Input  string `help:"Input: a CSV path, - for stdin, s3://bucket/key or s3://bucket/prefix/ (gzip detected)." required:"" short:"i"`
-	Output string `help:"Output: *.csv, *.jsonl, - (stdout), sqlite://path.db, postgres://..., s3://bucket/key.csv|jsonl." short:"o"`
+	Input  string `help:"Input: a CSV or .xlsx path, - for stdin, s3://bucket/key or s3://bucket/prefix/ (gzip detected)." required:"" short:"i"`
+	Output string `help:"Output: *.csv, *.jsonl, *.xlsx, - (stdout), sqlite://path.db, postgres://..., s3://bucket/key.csv|jsonl." short:"o"`
 
 	Verify       bool `help:"Verify email addresses."`
 	EnrichPerson bool `help:"Enrich people (by email, else LinkedIn URL)."`
 	EnrichOrg    bool `help:"Enrich organizations (by domain, else company LinkedIn URL)."`
 
 	Delimiter string `help:"Input field separator: one character or comma, semicolon, tab, pipe (default: detected among , ; tab |)." placeholder:"SEP"`
+	Sheet     string `help:"Workbook sheet to read (.xlsx input): its name or 1-based position (default: the first visible sheet)." placeholder:"NAME|INDEX"`
 	Encoding  string `help:"Input character encoding, e.g. windows-1252, iso-8859-15, utf-16le (default: the byte order mark's, else UTF-8 if valid, else windows-1252)." placeholder:"NAME"`
 
 	Map           map[string]string `help:"Map an input column to a field (column=field; field one of email, first_name, last_name, full_name, title, company, website, domain, linkedin_url, company_linkedin_url, phone, or - to ignore)." placeholder:"COLUMN=FIELD"`

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -335,7 +336,8 @@ func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	for _, sink := range []string{"csv", "sqlite", "postgres"} {
+	// xlsx writes a workbook; xlsx-in reads the list from a workbook.
+	for _, sink := range []string{"csv", "sqlite", "postgres", "xlsx", "xlsx-in"} {
 		t.Run(sink, func(t *testing.T) { crashResume(t, sink) })
 	}
 }
@@ -348,6 +350,9 @@ func crashResume(t *testing.T, sink string) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.csv")
 	contactsCSV(t, in, 9000, 4, 25, 7)
+	if sink == "xlsx-in" {
+		in = csvToXLSX(t, in)
+	}
 	const workers = 8
 	dsn := ""
 	if sink == "postgres" {
@@ -360,6 +365,8 @@ func crashResume(t *testing.T, sink string) {
 			return "sqlite://" + filepath.Join(dir, name+".db")
 		case "postgres":
 			return dsn
+		case "xlsx":
+			return filepath.Join(dir, name+".xlsx")
 		}
 		return filepath.Join(dir, name+".csv")
 	}
@@ -404,7 +411,11 @@ func crashResume(t *testing.T, sink string) {
 	if kills < 20 {
 		t.Errorf("only %d kills landed before the job finished; make the job longer", kills)
 	}
-	if sink == "csv" {
+	if sink == "xlsx" {
+		if got, want := xlsxRows(t, out), xlsxRows(t, refOut); !slices.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("workbook after %d kills differs from the uninterrupted run (%d vs %d rows)", kills, len(got), len(want))
+		}
+	} else if sink == "csv" || sink == "xlsx-in" {
 		got, want := readFile(t, out), readFile(t, refOut)
 		if !bytes.Equal(got, want) {
 			gotRows, wantRows := bytes.Count(got, []byte("\n")), bytes.Count(want, []byte("\n"))

@@ -42,7 +42,7 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSource(ctx, c.Input, c.Map, stdin, dialect, "", nil)
+	src, err := c.openInput(ctx, stdin, dialect, "", nil)
 	if err != nil {
 		return err
 	}

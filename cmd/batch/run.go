@@ -40,6 +40,7 @@ type jobOptions struct {
 	Shard         string            `json:"shard,omitempty"`
 	Dialect       csvsource.Dialect `json:"dialect"`
 	BOM           bool              `json:"bom,omitempty"`
+	Sheet         string            `json:"sheet,omitempty"`
 }
 
 func (c *RunCmd) options(verifyMode string) jobOptions {
@@ -48,7 +49,7 @@ func (c *RunCmd) options(verifyMode string) jobOptions {
 		Verify: c.Verify, EnrichPerson: c.EnrichPerson, EnrichOrg: c.EnrichOrg,
 		Map: c.Map, SendInvalid: c.SendInvalid, CheckMX: c.CheckMX, IncludeMobile: c.IncludeMobile,
 		VerifyMode: verifyMode, Escape: !c.NoEscape,
-		Dialect: c.dialect, BOM: c.BOM,
+		Dialect: c.dialect, BOM: c.BOM, Sheet: c.Sheet,
 	}
 	if isDatabase(c.Output) {
 		o.Table, o.UpsertKey = c.Table, c.UpsertKey
@@ -224,7 +225,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if job != nil {
 		header = job.Header
 	}
-	src, err := openSource(ctx, c.Input, c.Map, stdin, c.dialect, progress.Cursor, header)
+	src, err := c.openInput(ctx, stdin, c.dialect, progress.Cursor, header)
 	if err != nil {
 		return err
 	}
@@ -355,6 +356,10 @@ func storedDialect(ctx context.Context, ledger *checkpoint.Ledger, fp string, fo
 // logDialect prints how the input is read, and a warning when its
 // encoding was a guess.
 func logDialect(e *env, d csvsource.Dialect) {
+	if d == (csvsource.Dialect{}) {
+		e.log.Info("input format: xlsx workbook")
+		return
+	}
 	e.log.Info("input format: " + d.String())
 	if d.Note != "" {
 		e.log.Warn(d.Note)

@@ -137,3 +137,19 @@ func TestS3KillResumesWithRangedGET(t *testing.T) {
 		t.Errorf("rows lost %d, duplicated %d, output rows %d (want %d)", lost, dup, len(recs)-1, rows)
 	}
 }
+
+// TestS3Workbook reads an .xlsx object (the corpus workbook) from S3 and
+// checks the output equals the same workbook read from a local file.
+func TestS3Workbook(t *testing.T) {
+	s3 := s3test.Start(t, "contacts")
+	em := startEmulator(t, sandbox.DefaultOptions())
+	local := filepath.Join(corpusDir, "contacts.xlsx")
+	s3.Put(t, "contacts", "in/contacts.xlsx", readFile(t, local))
+	dir := t.TempDir()
+	localOut, s3Out := filepath.Join(dir, "local.csv"), filepath.Join(dir, "s3.csv")
+	mustRun(t, em.URL, "run", "-i", local, "-o", localOut, "--verify", "--no-cache", "--progress", "none")
+	mustRun(t, em.URL, "run", "-i", s3.URL("contacts", "in/contacts.xlsx"), "-o", s3Out, "--verify", "--no-cache", "--progress", "none")
+	if got, want := readFile(t, s3Out), readFile(t, localOut); !bytes.Equal(got, want) || len(want) == 0 {
+		t.Errorf("S3 workbook output (%d bytes) differs from the local one's (%d bytes)", len(got), len(want))
+	}
+}

@@ -21,8 +21,10 @@ import (
 	"github.com/contactbatch/batch/sinks/filesink"
 	"github.com/contactbatch/batch/sinks/s3sink"
 	"github.com/contactbatch/batch/sinks/sqlsink"
+	"github.com/contactbatch/batch/sinks/xlsxsink"
 	"github.com/contactbatch/batch/sources/csvsource"
 	"github.com/contactbatch/batch/sources/s3source"
+	"github.com/contactbatch/batch/sources/xlsxsource"
 )
 
 // source is what the commands need from an input.
@@ -83,6 +85,11 @@ func detectDialect(ctx context.Context, input string, stdin io.Reader, force csv
 		err error
 	)
 	switch {
+	case isWorkbook(input):
+		if force != (csvsource.Dialect{}) {
+			return d, nil, usagef("--delimiter and --encoding are for CSV input; %s is a workbook", input)
+		}
+		return d, stdin, nil
 	case input == "-":
 		head := make([]byte, csvsource.SniffBytes)
 		n, rerr := io.ReadFull(stdin, head)
@@ -103,6 +110,73 @@ func detectDialect(ctx context.Context, input string, stdin io.Reader, force csv
 		return d, nil, fmt.Errorf("input %s: %w", input, err)
 	}
 	return d, stdin, nil
+}
+
+// isWorkbook reports whether an input or output names an Excel workbook.
+func isWorkbook(path string) bool {
+	return strings.HasSuffix(strings.ToLower(s3KeyPath(path)), ".xlsx")
+}
+
+// workbookSource is an xlsx source, over a local copy for an S3 input.
+type workbookSource struct {
+	*xlsxsource.Source
+	tmp string // the local copy to remove on Close, if any
+}
+
+func (w *workbookSource) Close() error {
+	err := w.Source.Close()
+	if w.tmp != "" {
+		os.Remove(w.tmp)
+	}
+	return err
+}
+
+// openWorkbook opens an .xlsx input (an S3 one is copied to a temporary
+// file first; its ETag is part of the job's fingerprint).
+func openWorkbook(ctx context.Context, input, sheet string, overrides map[string]string, cursor string, header []string) (source, error) {
+	path, tmp := input, ""
+	if strings.HasPrefix(input, "s3://") {
+		f, err := os.CreateTemp("", "batch-input-*.xlsx")
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %w", input, err)
+		}
+		tmp, path = f.Name(), f.Name()
+		err = s3source.Fetch(ctx, input, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return nil, fmt.Errorf("input %s: %w", input, err)
+		}
+	}
+	opts := xlsxsource.Options{
+		MapHeader: func(h []string) (contact.Mapping, error) { return contact.MapHeader(h, overrides) },
+		Origin:    input,
+		Sheet:     sheet,
+	}
+	src, err := xlsxsource.Open(ctx, path, opts, cursor, header)
+	if err != nil {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+		if errors.Is(err, contact.ErrUnmapped) || errors.Is(err, os.ErrNotExist) || errors.Is(err, xlsxsource.ErrNoSheet) || errors.Is(err, xlsxsource.ErrNoHeader) {
+			return nil, usagef("input %s: %w", input, err)
+		}
+		return nil, fmt.Errorf("input %s: %w", input, err)
+	}
+	return &workbookSource{Source: src, tmp: tmp}, nil
+}
+
+// openInput opens the job's input: a workbook, or CSV read with dialect.
+func (j *JobFlags) openInput(ctx context.Context, stdin io.Reader, dialect csvsource.Dialect, cursor string, header []string) (source, error) {
+	if isWorkbook(j.Input) {
+		return openWorkbook(ctx, j.Input, j.Sheet, j.Map, cursor, header)
+	}
+	if j.Sheet != "" {
+		return nil, usagef("--sheet is for workbook (.xlsx) input")
+	}
+	return openSource(ctx, j.Input, j.Map, stdin, dialect, cursor, header)
 }
 
 func openSource(ctx context.Context, input string, overrides map[string]string, stdin io.Reader, dialect csvsource.Dialect, cursor string, header []string) (source, error) {
@@ -151,6 +225,13 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 		opts.Format, opts.Schema, opts.EscapeFormulas = format, schema, !c.NoEscape
 		opts.BOM, opts.CRLF = c.BOM || c.dialect.BOM, c.dialect.LineEnd == csvsource.CRLF
 		s, err := s3sink.Open(ctx, out, filepath.Join(state, "output.staging"), opts, pos)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", out, err)
+		}
+		return s, nil
+	}
+	if isWorkbook(out) {
+		s, err := xlsxsink.Open(out, filepath.Join(state, "output.rows.csv"), xlsxsink.Options{Schema: schema, Sync: true}, pos)
 		if err != nil {
 			return nil, fmt.Errorf("output %s: %w", out, err)
 		}
