@@ -95,6 +95,7 @@ func (b *bench) rows() []row {
 		{"resume", "resume", b.resume},
 		{"crash", "crash", b.crash},
 		{"sink", "sink throughput", b.sinks},
+		{"xlsx", "xlsx", b.xlsx},
 	}
 }
 
