@@ -628,7 +628,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no output", []string{"run", "-i", bad, "--verify"}, "--output"},
 		{"unmappable header", []string{"run", "-i", bad, "-o", filepath.Join(dir, "o.csv"), "--verify"}, "email"},
 		{"missing input", []string{"run", "-i", filepath.Join(dir, "nope.csv"), "-o", filepath.Join(dir, "o2.csv"), "--verify"}, "nope.csv"},
-		{"unknown output format", []string{"run", "-i", bad, "-o", filepath.Join(dir, "o.xlsx"), "--map", "foo=email"}, "xlsx"},
+		{"unknown output format", []string{"run", "-i", bad, "-o", filepath.Join(dir, "o.parquet"), "--map", "foo=email"}, "parquet"}, // .xlsx is an output now
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
