@@ -96,6 +96,7 @@ func (b *bench) rows() []row {
 		{"crash", "crash", b.crash},
 		{"sink", "sink throughput", b.sinks},
 		{"xlsx", "xlsx", b.xlsx},
+		{"shards", "scale-out", b.shards},
 	}
 }
 
