@@ -69,12 +69,14 @@ func FuzzRedactor(f *testing.F) {
 		if len(key) < MinRun {
 			return
 		}
-		low := strings.ToLower(got)
+		// ASCII folding only, as the Redactor: strings.ToLower would turn
+		// an invalid byte into U+FFFD, whose bytes can spell a window.
+		low := lowerASCII(got)
 		lk := lowerASCII(key)
 		// No window of the secret survives, unless it overlaps a mark
 		// that the text itself spelled.
 		for i := 0; i+MinRun <= len(lk); i++ {
-			if strings.Contains(lowerASCII(low), lk[i:i+MinRun]) && !strings.Contains(lowerASCII(text), "[redacted]") && !strings.Contains(lk, "[redacted]") && !strings.ContainsAny(lk, "[]") {
+			if strings.Contains(low, lk[i:i+MinRun]) && !strings.Contains(lowerASCII(text), "[redacted]") && !strings.Contains(lk, "[redacted]") && !strings.ContainsAny(lk, "[]") {
 				t.Fatalf("window %q of %q survives in %q", lk[i:i+MinRun], key, got)
 			}
 		}
