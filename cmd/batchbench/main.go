@@ -111,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("batchbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bin := fs.String("bin", "bin/batch", "the batch binary to measure")
-	only := fs.String("only", "", "comma-separated rows to run (overhead, latency, rate, async, memory, calls, resume, crash, sink); default all")
+	only := fs.String("only", "", "comma-separated rows to run (overhead, latency, rate, async, memory, calls, resume, crash, sink, xlsx, shards); default all")
 	seed := fs.Uint64("seed", 1, "seed for inputs, emulator faults and kill times")
 	pg := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL for the sink row")
 	keep := fs.Bool("keep", false, "keep the temporary directory")
