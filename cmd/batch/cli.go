@@ -75,20 +75,21 @@ type RunCmd struct {
 	// outputPattern is --output as given, before {shard} is expanded.
 	outputPattern string
 
-	State        string        `help:"State directory (ledger, lock, report). Default: <output>.state beside a file output, else .batch-state/<job hash>." type:"path"`
-	Rejects      string        `help:"Reject file (CSV: line, origin, reason, raw). Default: <output>.rejects.csv beside a file output, else in the state directory." type:"path"`
-	Report       string        `help:"JSON report file. Default: report.json in the state directory." type:"path"`
-	Restart      bool          `help:"Discard the job's state (and its unfinished output) and start over; needed when the input or the options changed."`
-	Workers      int           `help:"Concurrent calls per API stage." default:"16" short:"w"`
-	Rate         float64       `help:"Requests per second per endpoint (0: as fast as the API accepts); a sharded run divides it among the shards." default:"0"`
-	MaxCalls     int64         `help:"Paid calls this run may make; the run stops (resumable) when reached. 0: no cap." default:"0"`
-	AsyncTimeout time.Duration `help:"How long to keep polling an async person lookup before writing the row as pending." default:"15m"`
-	Table        string        `help:"Table for database outputs." default:"contacts"`
-	UpsertKey    string        `help:"Database upsert key: row (job, row) or email (one row per contact)." enum:"row,email" default:"row"`
-	NoEscape     bool          `help:"Do not neutralize spreadsheet formulas (cells starting = + - @) in CSV output."`
-	OutputMode   string        `help:"Permission bits (octal) of a new output file; the default keeps contacts' data private to you." default:"0600" name:"output-mode"`
-	BOM          bool          `help:"Start CSV output with a UTF-8 byte order mark (for Excel); without it the output has one when the input had one." name:"bom"`
-	Progress     string        `help:"Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none." enum:"auto,bar,log,none" default:"auto"`
+	State          string        `help:"State directory (ledger, lock, report). Default: <output>.state beside a file output, else .batch-state/<job hash>." type:"path"`
+	Rejects        string        `help:"Reject file (CSV: line, origin, reason, raw). Default: <output>.rejects.csv beside a file output, else in the state directory." type:"path"`
+	Report         string        `help:"JSON report file. Default: report.json in the state directory." type:"path"`
+	Restart        bool          `help:"Discard the job's state (and its unfinished output) and start over; needed when the input or the options changed."`
+	Workers        int           `help:"Concurrent calls per API stage." default:"16" short:"w"`
+	Rate           float64       `help:"Requests per second per endpoint (0: as fast as the API accepts); a sharded run divides it among the shards." default:"0"`
+	MaxCalls       int64         `help:"Paid calls this run may make; the run stops (resumable) when reached. 0: no cap." default:"0"`
+	AsyncTimeout   time.Duration `help:"How long to keep polling an async person lookup before writing the row as pending." default:"15m"`
+	Table          string        `help:"Table for database outputs." default:"contacts"`
+	UpsertKey      string        `help:"Database upsert key: row (job, row) or email (one row per contact)." enum:"row,email" default:"row"`
+	NoEscape       bool          `help:"Do not neutralize spreadsheet formulas (cells starting = + - @) in CSV output."`
+	OutputMode     string        `help:"Permission bits (octal) of a new output file; the default keeps contacts' data private to you." default:"0600" name:"output-mode"`
+	AttemptTimeout time.Duration `help:"Bound on one HTTP attempt (headers and body); a hung request is abandoned and retried after it." default:"60s" name:"attempt-timeout"`
+	BOM            bool          `help:"Start CSV output with a UTF-8 byte order mark (for Excel); without it the output has one when the input had one." name:"bom"`
+	Progress       string        `help:"Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none." enum:"auto,bar,log,none" default:"auto"`
 
 	dialect csvsource.Dialect // the input's, resolved by run
 }

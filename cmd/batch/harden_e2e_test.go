@@ -373,3 +373,27 @@ func TestTruncated404IsRetried(t *testing.T) {
 		t.Fatalf("a row ended as error:\n%s", b)
 	}
 }
+
+// Finding 17.7: the per-attempt timeout is a flag: with 10 % of requests
+// hanging until the client gives up, --attempt-timeout 300ms lets the run
+// finish (each hang costs one short attempt, then a retry) instead of
+// holding a worker 60 s per hang.
+func TestAttemptTimeoutFlag(t *testing.T) {
+	opts := sandbox.DefaultOptions()
+	opts.Hang = 0.1
+	em := startEmulator(t, opts)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	contactsCSV(t, in, 40, 0, 0, 40)
+	out := filepath.Join(dir, "out.csv")
+	mustRun(t, em.URL, "run", "-i", in, "-o", out, "--verify", "--no-cache", "--progress", "none", "--attempt-timeout", "300ms")
+	if em.Counters().Faults["hang"] == 0 {
+		t.Fatal("no request hung; the test tests nothing")
+	}
+	if got := lineCount(t, out); got != 41 {
+		t.Errorf("output lines = %d, want 41", got)
+	}
+	if r := runBatch(t, em.URL, "run", "-i", in, "-o", filepath.Join(dir, "x.csv"), "--verify", "--attempt-timeout", "0s"); r.code != ExitUsage {
+		t.Errorf("--attempt-timeout 0s: exit %d, want %d", r.code, ExitUsage)
+	}
+}

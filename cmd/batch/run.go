@@ -118,6 +118,9 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if c.anyStage() && key == "" {
 		return usagef("no API key: set CUSTOMEROS_API_KEY or --api-key-file")
 	}
+	if c.AttemptTimeout <= 0 {
+		return usagef("--attempt-timeout must be positive")
+	}
 	if c.Workers < 1 {
 		return usagef("--workers must be at least 1")
 	}
@@ -266,6 +269,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	client.Pacer = pacer
 	client.ReturnThrottled = true // the runner reschedules 429s without holding a worker
 	client.Logger = e.log
+	client.AttemptTimeout = c.AttemptTimeout
 
 	cfg := pipeline.Config{
 		Source: src, Sink: sink, Rejects: rejects,
