@@ -4,13 +4,15 @@
 GO       ?= go
 BIN      := bin/batch
 PKGS     := ./...
+# The commit `batch --version` prints (the build info's VCS stamp wins when present).
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: all build test test-short vet fmt demo bench fuzz clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/batch
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN) ./cmd/batch
 
 # The test command CI runs: vet, format check, then every test with the race detector.
 test: vet

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +12,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/contactbatch/batch/customeros"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sources/csvsource"
 )
@@ -23,11 +21,12 @@ import (
 // CLI is the command line. Every flag can also be set in a YAML file
 // given with --config (keys are flag names, dashes or underscores).
 type CLI struct {
-	Config     kong.ConfigFlag `help:"YAML file with flag values (command-line flags win)." type:"existingfile" placeholder:"job.yaml"`
-	LogFormat  string          `help:"Log format: auto (text), text or json." enum:"auto,text,json" default:"auto"`
-	Quiet      bool            `help:"Only warnings and errors on stderr, no progress." short:"q"`
-	CPUProfile string          `help:"Write a CPU profile to this file (for performance work)." hidden:"" type:"path" name:"cpu-profile"`
-	MemProfile string          `help:"Write an allocation profile to this file at exit (for performance work)." hidden:"" type:"path" name:"mem-profile"`
+	Config     kong.ConfigFlag  `help:"YAML file with flag values: keys are flag names (verify, enrich-org or enrich_org); an unknown key is an error. Command-line flags, then environment variables, win over it." type:"existingfile" placeholder:"job.yaml"`
+	Version    kong.VersionFlag `help:"Print the version and commit, then exit."`
+	LogFormat  string           `help:"Log format: auto (text), text or json." enum:"auto,text,json" default:"auto"`
+	Quiet      bool             `help:"Only warnings and errors on stderr, no progress." short:"q"`
+	CPUProfile string           `help:"Write a CPU profile to this file (for performance work)." hidden:"" type:"path" name:"cpu-profile"`
+	MemProfile string           `help:"Write an allocation profile to this file at exit (for performance work)." hidden:"" type:"path" name:"mem-profile"`
 
 	Run      RunCmd      `cmd:"" help:"Verify and enrich a contact list, resumably."`
 	Estimate EstimateCmd `cmd:"" help:"Read the input and print the calls a run would pay for."`
@@ -108,13 +107,14 @@ type StatusCmd struct {
 
 // newParser builds the command-line parser into cli; exit is called
 // instead of os.Exit (after --help, say).
-func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
+func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int), getenv func(string) string) (*kong.Kong, error) {
 	return kong.New(cli,
 		kong.Name("batch"),
 		kong.Description("Clean and enrich contact lists through the CustomerOS APIs, resumably."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(exit),
-		kong.Configuration(yamlResolver),
+		kong.Configuration(configLoader(getenv)),
+		kong.Vars{"version": versionString()},
 		kong.UsageOnError(),
 	)
 }
@@ -125,7 +125,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	m = &Main{Stdin: m.Stdin, Stdout: m.Stdout, Stderr: stderr, Getenv: m.Getenv}
 	var cli CLI
 	exit := -1
-	parser, err := newParser(&cli, m.Stdout, m.Stderr, func(code int) { exit = code })
+	parser, err := newParser(&cli, m.Stdout, m.Stderr, func(code int) { exit = code }, m.Getenv)
 	if err != nil {
 		fmt.Fprintln(m.Stderr, "batch:", err)
 		return ExitFailed
@@ -186,6 +186,12 @@ func exitCode(w io.Writer, err error) int {
 		return ExitRetryable
 	case errors.Is(err, pipeline.ErrStopped):
 		fmt.Fprintln(w, "batch:", err)
+		switch {
+		case errors.Is(err, customeros.ErrUnauthorized):
+			fmt.Fprintln(w, "batch: the API rejected the key (401): check CUSTOMEROS_API_KEY or --api-key-file (and --api-url), then rerun the same command")
+		case errors.Is(err, customeros.ErrForbidden):
+			fmt.Fprintln(w, "batch: the key is not allowed to use this API (403): check CUSTOMEROS_API_KEY or --api-key-file, or ask for the API to be enabled for it, then rerun the same command")
+		}
 		fmt.Fprintln(w, "batch: the job is resumable: run the same command again to continue")
 		return ExitResumable
 	}
@@ -236,19 +242,6 @@ func writeMemProfile(path string, stderr io.Writer) {
 	if err != nil {
 		fmt.Fprintln(stderr, "batch: mem profile:", err)
 	}
-}
-
-// yamlResolver reads a YAML config file into flag values.
-func yamlResolver(r io.Reader) (kong.Resolver, error) {
-	var v map[string]any
-	if err := yaml.NewDecoder(r).Decode(&v); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return kong.JSON(bytes.NewReader(b))
 }
 
 // apiKey reads the API key from the key file or the environment: the

@@ -104,7 +104,7 @@ func TestDeployManifests(t *testing.T) {
 			var cli CLI
 			exit := -1
 			var out bytes.Buffer
-			parser, err := newParser(&cli, &out, &out, func(code int) { exit = code })
+			parser, err := newParser(&cli, &out, &out, func(code int) { exit = code }, func(string) string { return "" })
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,6 +47,10 @@ func (c *EstimateCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer src.Close()
+	if err := checkStages(&c.JobFlags, src.Header(), src.Mapping()); err != nil {
+		return err
+	}
+	noteLocalOnly(e.Stderr, &c.JobFlags)
 	x := &estimator{est: estimate{CacheHits: map[string]int64{}, Calls: map[string]int64{}, UniqueLookups: map[string]int64{}},
 		seen: map[uint64]struct{}{}, emails: map[uint64]struct{}{}}
 	if !c.NoCache && !c.Refresh {

@@ -95,7 +95,10 @@ func (c *RunCmd) rejectsPath(state string) string {
 	return filepath.Join(state, "rejects.csv")
 }
 
-func (c *RunCmd) run(ctx context.Context, e *env) error {
+// run runs the job. Everything that can refuse it (flags, input, columns,
+// the output target) is checked before the first paid call, and a start
+// that fails leaves no state directory behind when it created one.
+func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 	if c.Output == "" {
 		return usagef("--output is required")
 	}
@@ -128,21 +131,50 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	if _, err := parseTTL(c.CacheTTL); err != nil {
+		return err
+	}
 	state := c.defaultState()
+	fi, statErr := os.Stat(state)
+	if statErr == nil && !fi.IsDir() {
+		return usagef("state %s is a file, not a directory: give --state a directory", state)
+	}
+	created := errors.Is(statErr, os.ErrNotExist)
+	// started is set once the run may pay: before that, a failed start
+	// removes the state directory it created (and the job's partial files).
+	started := false
+	discard := func() bool { return err != nil && !started && created }
 	ledger, err := checkpoint.Open(ctx, state)
 	if err != nil {
 		if errors.Is(err, checkpoint.ErrLocked) {
 			return usagef("%w", err)
+		}
+		if created {
+			os.RemoveAll(state)
 		}
 		if errors.Is(err, checkpoint.ErrCorrupt) {
 			return fmt.Errorf("open state %s: %w\nbatch: nothing was changed; the state cannot be trusted, so the job will not restart from row 0 by itself: restore %s from a backup, or delete it (or use another --state) to start over", state, err, state)
 		}
 		return fmt.Errorf("open state %s: %w", state, err)
 	}
-	defer ledger.Close()
+	defer func() {
+		ledger.Close()
+		if discard() {
+			removePartials(c.Output, c.rejectsPath(state))
+			if rerr := os.RemoveAll(state); rerr != nil {
+				e.log.Warn("remove state of a failed start", "state", state, "err", rerr)
+			}
+			if c.State == "" && !isLocalFile(c.Output) {
+				os.Remove(filepath.Dir(state)) // .batch-state, if no other job uses it
+			}
+		}
+	}()
 
 	fp, stdin, err := fingerprint(ctx, c.Input, e.Stdin)
 	if err != nil {
+		if isUsage(err) {
+			return err
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			return usagef("input %s: %w", c.Input, err)
 		}
@@ -220,7 +252,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	}
 	finished := false
 	if olock != nil {
-		defer func() { olock.Release(finished) }()
+		defer func() { olock.Release(finished || discard()) }()
 	}
 
 	checker := contact.NewChecker()
@@ -233,6 +265,12 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer src.Close()
+	if err := checkStages(&c.JobFlags, src.Header(), src.Mapping()); err != nil {
+		return err
+	}
+	if !e.quiet {
+		noteLocalOnly(e.Stderr, &c.JobFlags)
+	}
 	fresh := job == nil
 	if job == nil {
 		job = &checkpoint.Job{Identity: identity, Input: c.Input, Fingerprint: fp, Options: optJSON, Header: src.Header(), CreatedAt: time.Now().UTC()}
@@ -305,6 +343,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	started = true
 	stopProgress := startProgress(e, c.Progress, runner, src)
 	sum, runErr := runner.Run(ctx)
 	stopProgress()

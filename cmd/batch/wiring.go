@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -49,8 +51,19 @@ func fingerprint(ctx context.Context, input string, stdin io.Reader) (string, io
 		fp, err := s3source.Fingerprint(ctx, input)
 		return fp, stdin, err
 	}
+	if err := notDir(input); err != nil {
+		return "", nil, err
+	}
 	fp, err := csvsource.Fingerprint(input)
 	return fp, stdin, err
+}
+
+// notDir refuses a local directory as input (a usage error).
+func notDir(input string) error {
+	if fi, err := os.Stat(input); err == nil && fi.IsDir() {
+		return usagef("input %s is a directory: give a file, - for stdin, or s3://bucket/prefix/ for many objects", input)
+	}
+	return nil
 }
 
 // stdinHead is how much of stdin identifies it: a resume from stdin
@@ -181,9 +194,15 @@ func (j *JobFlags) openInput(ctx context.Context, stdin io.Reader, dialect csvso
 
 func openSource(ctx context.Context, input string, overrides map[string]string, stdin io.Reader, dialect csvsource.Dialect, cursor string, header []string) (source, error) {
 	opts := csvsource.Options{
-		MapHeader: func(h []string) (contact.Mapping, error) { return contact.MapHeader(h, overrides) },
-		Stdin:     stdin,
-		Dialect:   dialect,
+		MapHeader: func(h []string) (contact.Mapping, error) {
+			m, err := contact.MapHeader(h, overrides)
+			if err != nil {
+				return nil, usageError{err} // a header or --map problem: the user's to fix
+			}
+			return m, nil
+		},
+		Stdin:   stdin,
+		Dialect: dialect,
 	}
 	var (
 		src source
@@ -194,11 +213,13 @@ func openSource(ctx context.Context, input string, overrides map[string]string, 
 	} else {
 		if input == "-" {
 			opts.Origin = "-"
+		} else if err := notDir(input); err != nil {
+			return nil, err
 		}
 		src, err = csvsource.Open(ctx, input, opts, cursor, header)
 	}
 	if err != nil {
-		if errors.Is(err, contact.ErrUnmapped) || errors.Is(err, os.ErrNotExist) || errors.Is(err, csvsource.ErrUnsupportedEncoding) || errors.Is(err, csvsource.ErrHeader) {
+		if isUsage(err) || errors.Is(err, contact.ErrUnmapped) || errors.Is(err, os.ErrNotExist) || errors.Is(err, csvsource.ErrUnsupportedEncoding) || errors.Is(err, csvsource.ErrHeader) {
 			return nil, usagef("input %s: %w", input, err)
 		}
 		return nil, fmt.Errorf("input %s: %w", input, err) // e.g. storage unreachable: not a usage error
@@ -213,7 +234,7 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 	case isDatabase(out):
 		s, err := sqlsink.Open(ctx, out, sqlsink.Options{Table: c.Table, UpsertKey: c.UpsertKey, JobID: jobID[:16], Schema: schema}, pos)
 		if err != nil {
-			return nil, fmt.Errorf("output %s: %w", redact.URL(out), err)
+			return nil, outputError(redact.URL(out), pos, err)
 		}
 		return s, nil
 	case strings.HasPrefix(out, "s3://"):
@@ -226,7 +247,7 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 		opts.BOM, opts.CRLF = c.BOM || c.dialect.BOM, c.dialect.LineEnd == csvsource.CRLF
 		s, err := s3sink.Open(ctx, out, filepath.Join(state, "output.staging"), opts, pos)
 		if err != nil {
-			return nil, fmt.Errorf("output %s: %w", out, err)
+			return nil, outputError(out, pos, err)
 		}
 		return s, nil
 	}
@@ -252,15 +273,26 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 	}
 	s, err := filesink.Open(out, opts, pos)
 	if err != nil {
-		return nil, fmt.Errorf("output %s: %w", out, err)
+		return nil, outputError(out, pos, err)
 	}
 	return s, nil
+}
+
+// outputError reports an output that cannot be opened. On a fresh start it
+// is a usage error (exit 2): the target is wrong, unreachable or not
+// writable, and the run stops before its first paid call. On resume (pos
+// set) it is a failure of the job's own files (exit 1).
+func outputError(out string, pos pipeline.Position, err error) error {
+	if pos == "" {
+		return usagef("output %s cannot be written (checked before any paid call): %w", out, err)
+	}
+	return fmt.Errorf("output %s: %w", out, err)
 }
 
 func openRejects(path string, pos pipeline.Position) (pipeline.RejectSink, error) {
 	r, err := filesink.OpenRejects(path, pos)
 	if err != nil {
-		return nil, fmt.Errorf("rejects %s: %w", path, err)
+		return nil, outputError(path, pos, err)
 	}
 	return r, nil
 }
@@ -313,27 +345,36 @@ func isPostgres(u string) bool {
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }
 
-// parseTTL reads --cache-ttl: verdict=duration pairs, "default" for the rest.
+// parseTTL reads --cache-ttl: verdict=duration pairs, "default" for the
+// rest. A duration is Go's (720h, 90m) or days (30d, 1.5d, 1d12h); a
+// verdict must be one the cache stores.
 func parseTTL(s string) (checkpoint.TTLPolicy, error) {
 	p := checkpoint.DefaultTTLPolicy()
 	if s == "" {
 		return p, nil
 	}
+	known := make([]string, 0, len(p.ByVerdict)+1)
+	for v := range p.ByVerdict {
+		known = append(known, v)
+	}
+	sort.Strings(known)
+	known = append(known, "default")
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
 			return p, usagef("--cache-ttl: %q is not verdict=duration", kv)
 		}
-		d, err := time.ParseDuration(v)
+		k = strings.TrimSpace(k)
+		if !slices.Contains(known, k) {
+			return p, usagef("--cache-ttl: unknown verdict %q (want one of %s)", k, strings.Join(known, ", "))
+		}
+		d, err := parseTTLDuration(strings.TrimSpace(v))
 		if err != nil {
 			return p, usagef("--cache-ttl %s: %w", k, err)
 		}
 		if k == "default" {
 			p.Default = d
 			continue
-		}
-		if p.ByVerdict == nil {
-			p.ByVerdict = map[string]time.Duration{}
 		}
 		p.ByVerdict[k] = d
 	}
@@ -347,4 +388,26 @@ func (c *RunCmd) outputMode() (os.FileMode, error) {
 		return 0, usagef("--output-mode %q: want octal permission bits that let you read and write, such as 0600 or 0640", c.OutputMode)
 	}
 	return os.FileMode(m), nil
+}
+
+// parseTTLDuration parses a Go duration with an optional leading day count:
+// "30d", "1.5d", "1d12h", "720h".
+func parseTTLDuration(s string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.ParseFloat(days, 64)
+	if err != nil || n < 0 || n > 100*365 {
+		return 0, fmt.Errorf("bad day count in %q (want e.g. 30d, 1.5d, 1d12h or 720h)", s)
+	}
+	d := time.Duration(n * float64(24*time.Hour))
+	if rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, fmt.Errorf("%q: %w", s, err)
+		}
+		d += r
+	}
+	return d, nil
 }

@@ -39,7 +39,9 @@ type Sink struct {
 // Open opens s3://bucket/key?options (the s3blob URL options: endpoint,
 // use_path_style, region, …; credentials from the standard AWS chain) for
 // writing, staging rows in stagingPath through filesink.Open(stagingPath,
-// opts, pos). The caller picks opts.Format (filesink.FormatFor(key)).
+// opts, pos). The caller picks opts.Format (filesink.FormatFor(key)). It
+// first proves the bucket writable (see ProbeSuffix), so that an output
+// that cannot be written fails before the run's first paid call.
 //
 // On resume (pos not empty) after a crash that came after a previous
 // Close had uploaded the object and removed the staged file, the object is
@@ -47,6 +49,10 @@ type Sink struct {
 func Open(ctx context.Context, rawURL, stagingPath string, opts filesink.Options, pos pipeline.Position) (*Sink, error) {
 	b, key, err := openBucket(ctx, rawURL)
 	if err != nil {
+		return nil, err
+	}
+	if err := probe(ctx, b, key); err != nil {
+		_ = b.Close()
 		return nil, err
 	}
 	s := &Sink{bucket: b, key: key, staging: stagingPath, format: opts.Format}
@@ -62,6 +68,23 @@ func Open(ctx context.Context, rawURL, stagingPath string, opts filesink.Options
 		return nil, fmt.Errorf("s3sink: stage %s: %w", key, err)
 	}
 	return s, nil
+}
+
+// ProbeSuffix names the object Open writes beside the output key and
+// deletes at once, to prove the bucket exists and accepts writes before a
+// run pays for anything (the output itself is uploaded only at Close).
+const ProbeSuffix = ".batch-probe"
+
+// probe writes and deletes key+ProbeSuffix.
+func probe(ctx context.Context, b *blob.Bucket, key string) error {
+	p := key + ProbeSuffix
+	if err := b.WriteAll(ctx, p, []byte("batch write check\n"), nil); err != nil {
+		return fmt.Errorf("s3sink: write check %s: %w", p, err)
+	}
+	if err := b.Delete(ctx, p); err != nil {
+		return fmt.Errorf("s3sink: write check: delete %s: %w", p, err)
+	}
+	return nil
 }
 
 // restore downloads the uploaded object to the staging path when neither
