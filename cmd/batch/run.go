@@ -142,7 +142,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 	created := errors.Is(statErr, os.ErrNotExist)
 	// started is set once the run may pay: before that, a failed start
 	// removes the state directory it created (and the job's partial files).
-	started := false
+	started, ownOutput, ownRejects := false, false, false
 	discard := func() bool { return err != nil && !started && created }
 	ledger, err := checkpoint.Open(ctx, state)
 	if err != nil {
@@ -160,7 +160,14 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 	defer func() {
 		ledger.Close()
 		if discard() {
-			removePartials(c.Output, c.rejectsPath(state))
+			// Only the partial files this run created: another job's
+			// (refused by the output lock) stay.
+			if ownOutput && isLocalFile(c.Output) {
+				os.Remove(c.Output + ".partial")
+			}
+			if ownRejects {
+				os.Remove(c.rejectsPath(state) + ".partial")
+			}
 			if rerr := os.RemoveAll(state); rerr != nil {
 				e.log.Warn("remove state of a failed start", "state", state, "err", rerr)
 			}
@@ -175,7 +182,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 		if isUsage(err) {
 			return err
 		}
-		if errors.Is(err, os.ErrNotExist) {
+		if inputMissing(err) {
 			return usagef("input %s: %w", c.Input, err)
 		}
 		return fmt.Errorf("input %s: %w", c.Input, err)
@@ -285,11 +292,13 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
+	ownOutput = true
 	defer sink.Release() // a no-op once the run published it
 	rejects, err := openRejects(c.rejectsPath(state), pipeline.Position(progress.RejectPos))
 	if err != nil {
 		return err
 	}
+	ownRejects = true
 	defer rejects.Release()
 
 	var cache pipeline.Cache

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"gocloud.dev/gcerrors"
+
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/internal/redact"
@@ -56,6 +58,11 @@ func fingerprint(ctx context.Context, input string, stdin io.Reader) (string, io
 	}
 	fp, err := csvsource.Fingerprint(input)
 	return fp, stdin, err
+}
+
+// inputMissing reports an input file or object that does not exist.
+func inputMissing(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || gcerrors.Code(err) == gcerrors.NotFound
 }
 
 // notDir refuses a local directory as input (a usage error).
@@ -219,7 +226,7 @@ func openSource(ctx context.Context, input string, overrides map[string]string, 
 		src, err = csvsource.Open(ctx, input, opts, cursor, header)
 	}
 	if err != nil {
-		if isUsage(err) || errors.Is(err, contact.ErrUnmapped) || errors.Is(err, os.ErrNotExist) || errors.Is(err, csvsource.ErrUnsupportedEncoding) || errors.Is(err, csvsource.ErrHeader) {
+		if isUsage(err) || errors.Is(err, contact.ErrUnmapped) || inputMissing(err) || errors.Is(err, csvsource.ErrUnsupportedEncoding) || errors.Is(err, csvsource.ErrHeader) {
 			return nil, usagef("input %s: %w", input, err)
 		}
 		return nil, fmt.Errorf("input %s: %w", input, err) // e.g. storage unreachable: not a usage error
