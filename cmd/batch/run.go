@@ -209,48 +209,9 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 	identity := jobIdentity(fp, optJSON)
 	sinkJobID := jobIdentity(fp, sinkOpts)
 
-	job, err := ledger.Job(ctx)
-	switch {
-	case errors.Is(err, checkpoint.ErrNoJob):
-		job = nil
-	case err != nil:
-		return fmt.Errorf("read state %s: %w", state, err)
-	}
-	if job != nil && (job.Identity != identity || c.Restart) {
-		if !c.Restart {
-			why := "its options changed"
-			if job.Fingerprint != fp {
-				why = "the input changed"
-			}
-			return usagef("state %s belongs to another job (%s since it started); rerun with --restart to discard it and start over, or use another --state", state, why)
-		}
-		e.log.Info("restart: discarding the job's earlier state", "state", state)
-		if err := ledger.Reset(ctx); err != nil {
-			return fmt.Errorf("reset state: %w", err)
-		}
-		removePartials(c.Output, c.rejectsPath(state))
-		job = nil
-	}
-	var progress pipeline.Progress
-	if job != nil {
-		progress, err = ledger.Progress(ctx)
-		if err != nil {
-			return fmt.Errorf("read progress: %w", err)
-		}
-		if progress.Finished {
-			n := pipeline.RetryableRows(progress.Counters)
-			if n == 0 {
-				fmt.Fprintf(e.Stderr, "batch: job already finished (%d rows); nothing to do. Use --restart to run it again.\n", progress.Seq)
-				return nil
-			}
-			// A retry pass: every row again from the first, answers from the
-			// ledger, calls only for the retryable lookups, the output
-			// rewritten (files republished atomically, databases upserted).
-			fmt.Fprintf(e.Stderr, "batch: job finished with %d retryable rows (error or pending); retrying them\n", n)
-			progress = pipeline.Progress{Counters: pipeline.RetryCounters(progress.Counters)}
-		} else {
-			e.log.Info("resuming", "rows_done", progress.Seq, "state", state)
-		}
+	job, progress, done, err := c.resumePoint(ctx, e, ledger, state, identity, fp)
+	if err != nil || done {
+		return err
 	}
 
 	olock, err := lockOutput(ctx, c.Output, state)
@@ -370,6 +331,57 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 		finished = true // the output is no longer this job's alone
 	}
 	return runErr
+}
+
+// resumePoint reads the job the state holds and where to go on from: nil
+// and zero progress for a fresh job (after discarding another job's state
+// with --restart), the committed progress for a resume, and fresh progress
+// with the counters to recount for a retry pass over a finished job with
+// retryable rows. done reports a finished job with nothing to retry.
+func (c *RunCmd) resumePoint(ctx context.Context, e *env, ledger *checkpoint.Ledger, state, identity, fp string) (job *checkpoint.Job, progress pipeline.Progress, done bool, err error) {
+	job, err = ledger.Job(ctx)
+	switch {
+	case errors.Is(err, checkpoint.ErrNoJob):
+		job = nil
+	case err != nil:
+		return nil, progress, false, fmt.Errorf("read state %s: %w", state, err)
+	}
+	if job != nil && (job.Identity != identity || c.Restart) {
+		if !c.Restart {
+			why := "its options changed"
+			if job.Fingerprint != fp {
+				why = "the input changed"
+			}
+			return nil, progress, false, usagef("state %s belongs to another job (%s since it started); rerun with --restart to discard it and start over, or use another --state", state, why)
+		}
+		e.log.Info("restart: discarding the job's earlier state", "state", state)
+		if err := ledger.Reset(ctx); err != nil {
+			return nil, progress, false, fmt.Errorf("reset state: %w", err)
+		}
+		removePartials(c.Output, c.rejectsPath(state))
+		job = nil
+	}
+	if job != nil {
+		progress, err = ledger.Progress(ctx)
+		if err != nil {
+			return nil, progress, false, fmt.Errorf("read progress: %w", err)
+		}
+		if progress.Finished {
+			n := pipeline.RetryableRows(progress.Counters)
+			if n == 0 {
+				fmt.Fprintf(e.Stderr, "batch: job already finished (%d rows); nothing to do. Use --restart to run it again.\n", progress.Seq)
+				return job, progress, true, nil
+			}
+			// A retry pass: every row again from the first, answers from the
+			// ledger, calls only for the retryable lookups, the output
+			// rewritten (files republished atomically, databases upserted).
+			fmt.Fprintf(e.Stderr, "batch: job finished with %d retryable rows (error or pending); retrying them\n", n)
+			progress = pipeline.Progress{Counters: pipeline.RetryCounters(progress.Counters)}
+		} else {
+			e.log.Info("resuming", "rows_done", progress.Seq, "state", state)
+		}
+	}
+	return job, progress, false, nil
 }
 
 // retryableError reports a job that finished with retryable rows (exit 4).
