@@ -183,9 +183,12 @@ func TestMaxCallsNeverExceeded(t *testing.T) {
 // are workers: if waiting held a worker, no more than Workers lookups could
 // ever be parked at once.
 func TestPollingDoesNotHoldWorkers(t *testing.T) {
+	// Every person lookup answers 202 and stays unfinished until the test
+	// finishes them all: with 4 workers, all 200 can be parked at once only
+	// if a parked lookup holds no worker. No timing is involved.
 	opts := sandbox.DefaultOptions()
 	opts.AsyncFraction = 1
-	opts.AsyncDelay = 1500 * time.Millisecond
+	opts.AsyncDelay = time.Hour
 	h := newHarness(t, opts)
 	const rows = 200
 	input, _ := contacts(rows, 0, 0)
@@ -195,33 +198,33 @@ func TestPollingDoesNotHoldWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var peak atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if p := int64(r.Snapshot().Parked); p > peak.Load() {
-				peak.Store(p)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sum, err := r.Run(ctx)
-	close(done)
-	if err != nil {
-		t.Fatal(err)
+	type outcome struct {
+		sum pipeline.Summary
+		err error
 	}
-	if got := peak.Load(); got <= int64(cfg.Workers)*10 {
-		t.Errorf("peak parked lookups = %d, want > %d (10x the workers)", got, cfg.Workers*10)
+	done := make(chan outcome, 1)
+	go func() {
+		sum, err := r.Run(ctx)
+		done <- outcome{sum, err}
+	}()
+	for r.Snapshot().Parked < rows {
+		select {
+		case o := <-done:
+			t.Fatalf("run ended (%v) with %d lookups parked, before all %d were", o.err, r.Snapshot().Parked, rows)
+		case <-ctx.Done():
+			t.Fatalf("only %d of %d lookups were ever parked at once with %d workers: parked lookups hold workers", r.Snapshot().Parked, rows, cfg.Workers)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
-	if got := sum.Counters["person_ok"]; got != rows {
-		t.Errorf("persons found = %d, want %d (counters %v)", got, rows, sum.Counters)
+	h.sb.FinishAsync()
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if got := o.sum.Counters["person_ok"]; got != rows {
+		t.Errorf("persons found = %d, want %d (counters %v)", got, rows, o.sum.Counters)
 	}
 }
 
