@@ -9,6 +9,7 @@ import (
 
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
 // TestPlannerMX: with MX set, an address whose domain has no MX record is
@@ -25,7 +26,8 @@ func TestPlannerMX(t *testing.T) {
 	ctx := context.Background()
 
 	pl := p.Plan(ctx, contact.Contact{Email: " Jane@Acme.com "})
-	want := []pipeline.Lookup{{Kind: pipeline.KindVerify, Key: "jane@acme.com"}, {Kind: pipeline.KindOrg, Key: "domain:acme.com"}}
+	want := []pipeline.Lookup{{Kind: pipeline.KindVerify, Key: lookup.Key{By: lookup.ByEmail, Value: "jane@acme.com"}},
+		{Kind: pipeline.KindOrg, Key: lookup.Key{By: lookup.ByDomain, Value: "acme.com"}}}
 	if !pl.Checks.Valid || !cmp.Equal(pl.Lookups, want) {
 		t.Errorf("acme.com: checks %+v, lookups %v; want valid, %v", pl.Checks, pl.Lookups, want)
 	}

@@ -33,6 +33,15 @@ const (
 	DefaultBulkLinger     = 2 * time.Second
 )
 
+// VerifyMode is how verify lookups are sent (--verify-mode).
+type VerifyMode string
+
+// Verify modes.
+const (
+	VerifySingle VerifyMode = "single" // one call per address
+	VerifyBulk   VerifyMode = "bulk"   // bulk jobs of up to BulkSize addresses
+)
+
 // ErrStopped reports a run that stopped before the end of its input but
 // left its state consistent: running the same command again resumes it.
 var ErrStopped = errors.New("run stopped; rerun the same command to resume")
@@ -72,8 +81,8 @@ type Config struct {
 	SendInvalid bool
 	// Refresh ignores cached answers (they are still written).
 	Refresh bool
-	// VerifyMode is "single" (default) or "bulk".
-	VerifyMode string
+	// VerifyMode is VerifySingle (default) or VerifyBulk.
+	VerifyMode VerifyMode
 	BulkSize   int
 	BulkLinger time.Duration
 
@@ -178,7 +187,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.API = newGuard(cfg.API, cfg.Breaker)
 	}
 	if cfg.VerifyMode == "" {
-		cfg.VerifyMode = "single"
+		cfg.VerifyMode = VerifySingle
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -197,7 +206,7 @@ func New(cfg Config) (*Runner, error) {
 		Ledger: cfg.Ledger, Cache: cfg.Cache, API: cfg.API,
 		Budget: r.budget, Count: r.stats.count, Bill: r.stats.bill, Logger: cfg.Logger,
 		Kinds:      cfg.Stages.kinds(),
-		BulkVerify: cfg.VerifyMode == "bulk", BulkSize: cfg.BulkSize, BulkLinger: cfg.BulkLinger,
+		BulkVerify: cfg.VerifyMode == VerifyBulk, BulkSize: cfg.BulkSize, BulkLinger: cfg.BulkLinger,
 		Workers: cfg.Workers, IncludeMobile: cfg.IncludeMobile, Refresh: cfg.Refresh, Fresh: cfg.Fresh,
 		AsyncTimeout: cfg.AsyncTimeout, PollInitial: cfg.PollInitial, PollMax: cfg.PollMax,
 	})
@@ -392,7 +401,7 @@ func (r *Runner) plan(ctx context.Context, rec *record) {
 	rec.checks = pl.Checks
 	wanted := pl.Lookups
 	for _, lk := range wanted {
-		*rec.want(lk.Kind) = want{wanted: true, key: lk.Key, rec: rec}
+		*rec.want(lk.Kind) = want{wanted: true, key: lk.ID(), rec: rec}
 	}
 	rec.waiting.Store(int32(1 + len(wanted)))
 	for _, lk := range wanted {
@@ -402,12 +411,15 @@ func (r *Runner) plan(ctx context.Context, rec *record) {
 	r.lookupDone(ctx, rec)
 }
 
-// Lookup is one API lookup a row needs: its kind and the key that
-// deduplicates it.
+// Lookup is one API lookup a row needs: its kind and what it looks up.
 type Lookup struct {
 	Kind Kind
-	Key  string
+	Key  lookup.Key
 }
+
+// ID is the lookup's key as the run dedupes it and the ledger and the
+// cache store it (see lookup.Key.ID).
+func (l Lookup) ID() string { return l.Key.ID(l.Kind) }
 
 // Lookups returns the lookups a normalized contact needs for the enabled
 // stages. A person is looked up by email when the address may be sent,
@@ -416,22 +428,22 @@ func Lookups(c contact.Contact, checks contact.Checks, st Stages, sendInvalid bo
 	var out []Lookup
 	sendable := c.Email != "" && (checks.Valid || sendInvalid)
 	if st.Verify && sendable {
-		out = append(out, Lookup{KindVerify, c.Email})
+		out = append(out, Lookup{KindVerify, lookup.Key{By: lookup.ByEmail, Value: c.Email}})
 	}
 	if st.EnrichPerson {
 		switch {
 		case sendable:
-			out = append(out, Lookup{KindPerson, "email:" + c.Email})
+			out = append(out, Lookup{KindPerson, lookup.Key{By: lookup.ByEmail, Value: c.Email}})
 		case c.LinkedInURL != "":
-			out = append(out, Lookup{KindPerson, "linkedin:" + c.LinkedInURL})
+			out = append(out, Lookup{KindPerson, lookup.Key{By: lookup.ByLinkedIn, Value: c.LinkedInURL}})
 		}
 	}
 	if st.EnrichOrg {
 		switch {
 		case c.Domain != "":
-			out = append(out, Lookup{KindOrg, "domain:" + c.Domain})
+			out = append(out, Lookup{KindOrg, lookup.Key{By: lookup.ByDomain, Value: c.Domain}})
 		case c.CompanyLinkedInURL != "":
-			out = append(out, Lookup{KindOrg, "linkedin:" + c.CompanyLinkedInURL})
+			out = append(out, Lookup{KindOrg, lookup.Key{By: lookup.ByLinkedIn, Value: c.CompanyLinkedInURL}})
 		}
 	}
 	return out

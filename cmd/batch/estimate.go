@@ -138,12 +138,12 @@ func (x *estimator) first(set map[uint64]struct{}, parts ...string) bool {
 // lookup counts a lookup the first time its key comes: a cache hit or a call.
 func (x *estimator) lookup(ctx context.Context, lk pipeline.Lookup) error {
 	kind := string(lk.Kind)
-	if !x.first(x.seen, kind, lk.Key) {
+	if !x.first(x.seen, kind, lk.ID()) {
 		return nil
 	}
 	x.est.UniqueLookups[kind]++
 	if x.cache != nil {
-		r, err := x.cache.Get(ctx, lk.Kind, lk.Key)
+		r, err := x.cache.Get(ctx, lk.Kind, lk.ID())
 		if err != nil {
 			return err
 		}

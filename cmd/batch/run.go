@@ -283,7 +283,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 		Source: src, Sink: sink, Rejects: rejects,
 		Ledger: ledger, Cache: cache, API: client, Checker: checker,
 		Stages: stages, IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
-		Refresh: c.Refresh, VerifyMode: verifyMode, BulkSize: c.BulkSize,
+		Refresh: c.Refresh, VerifyMode: pipeline.VerifyMode(verifyMode), BulkSize: c.BulkSize,
 		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,
 		Fresh:  fresh,
 		Nested: wantsNested(c.Output),

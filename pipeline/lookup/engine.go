@@ -62,7 +62,7 @@ type Config struct {
 // Request is one lookup a row needs.
 type Request struct {
 	Kind Kind
-	Key  string
+	Key  Key
 	// For is the row (its Seq) the lookup is made for.
 	For int64
 	// FirstName and LastName are query hints for a person lookup.
@@ -140,6 +140,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	return g.Wait()
 }
+
+// ID is req's key as the engine dedupes it and the ledger stores it.
+func (req Request) ID() string { return req.Key.ID(req.Kind) }
 
 // Request asks for req's answer: w.Done is called with it once it is known.
 // Rows sharing a key share one lookup. It blocks while the kind's workers

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,10 +65,10 @@ func (rv *resolver) start(ctx context.Context, g *errgroup.Group) {
 	}
 }
 
-// request adds w as a waiter for req.Key and queues the key if it is new.
+// request adds w as a waiter for req.ID() and queues the key if it is new.
 func (rv *resolver) request(ctx context.Context, req Request, w Waiter) {
 	rv.mu.Lock()
-	if f, ok := rv.flights[req.Key]; ok {
+	if f, ok := rv.flights[req.ID()]; ok {
 		if len(f.waiters) == 0 {
 			rv.e.waitFor() // an adopted poll handle a row now waits for
 		}
@@ -77,17 +76,17 @@ func (rv *resolver) request(ctx context.Context, req Request, w Waiter) {
 		rv.mu.Unlock()
 		return
 	}
-	if err, ok := rv.failed[req.Key]; ok {
+	if err, ok := rv.failed[req.ID()]; ok {
 		rv.mu.Unlock()
 		w.Done(ctx, nil, err)
 		return
 	}
-	if a, ok := rv.settled[req.Key]; ok {
+	if a, ok := rv.settled[req.ID()]; ok {
 		rv.mu.Unlock()
 		w.Done(ctx, a, nil)
 		return
 	}
-	rv.flights[req.Key] = &flight{waiters: []Waiter{w}}
+	rv.flights[req.ID()] = &flight{waiters: []Waiter{w}}
 	rv.e.waitFor()
 	rv.mu.Unlock()
 	rv.queued.Add(1)
@@ -201,7 +200,7 @@ func (rv *resolver) finish(ctx context.Context) error {
 // handle resolves one job. It returns an error only for failures that must
 // end the run (the ledger failing).
 func (rv *resolver) handle(ctx context.Context, j job) error {
-	e, key := rv.e, j.req.Key
+	e, key := rv.e, j.req.ID()
 	if e.stored != nil && !e.stored.mayContain(rv.kind, key) {
 		// A fresh job that never stored this key: nothing to read.
 	} else if s, err := e.cfg.Ledger.Result(ctx, rv.kind, key); err != nil {
@@ -260,7 +259,7 @@ func (rv *resolver) fromCache(ctx context.Context, req Request) (bool, error) {
 	if e.cfg.Cache == nil || e.cfg.Refresh {
 		return false, nil
 	}
-	s, err := e.cfg.Cache.Get(ctx, rv.kind, req.Key)
+	s, err := e.cfg.Cache.Get(ctx, rv.kind, req.ID())
 	if err != nil {
 		e.log.Warn("cache read", "err", err)
 		return false, nil
@@ -283,9 +282,9 @@ func (rv *resolver) fromCache(ctx context.Context, req Request) (bool, error) {
 		return false, err
 	}
 	if e.stored != nil {
-		e.stored.add(rv.kind, req.Key)
+		e.stored.add(rv.kind, req.ID())
 	}
-	rv.complete(ctx, req.Key, a, nil)
+	rv.complete(ctx, req.ID(), a, nil)
 	return true, nil
 }
 
@@ -313,18 +312,18 @@ func (rv *resolver) call(ctx context.Context, req Request) (*Answer, error) {
 	e := rv.e
 	switch rv.kind {
 	case KindVerify:
-		v, err := e.cfg.API.VerifyEmail(ctx, req.Key)
+		v, err := e.cfg.API.VerifyEmail(ctx, req.Key.Value)
 		if err != nil {
 			return nil, err
 		}
 		e.cfg.Bill(customeros.EndpointVerify, b2i(v.Billed()))
-		return verifyAnswer(req.Key, v, req.For)
+		return verifyAnswer(req.ID(), v, req.For)
 	case KindPerson:
 		q := customeros.PersonQuery{IncludeMobile: e.cfg.IncludeMobile}
-		if k, ok := strings.CutPrefix(req.Key, "email:"); ok {
-			q.Email = k
+		if req.Key.By == ByEmail {
+			q.Email = req.Key.Value
 		} else {
-			q.LinkedInURL = strings.TrimPrefix(req.Key, "linkedin:")
+			q.LinkedInURL = req.Key.Value
 		}
 		if req.FirstName != "" || req.LastName != "" {
 			q.FirstName, q.LastName = req.FirstName, req.LastName
@@ -335,22 +334,22 @@ func (rv *resolver) call(ctx context.Context, req Request) (*Answer, error) {
 		}
 		e.cfg.Bill(customeros.EndpointPerson, b2i(p.BilledSync()))
 		if p.Found && !p.Complete && p.ResultURL != "" {
-			return nil, rv.park(ctx, req.Key, req.For, p)
+			return nil, rv.park(ctx, req.ID(), req.For, p)
 		}
-		return personAnswer(req.Key, p, req.For)
+		return personAnswer(req.ID(), p, req.For)
 	default:
 		q := customeros.OrganizationQuery{}
-		if k, ok := strings.CutPrefix(req.Key, "domain:"); ok {
-			q.Domain = k
+		if req.Key.By == ByDomain {
+			q.Domain = req.Key.Value
 		} else {
-			q.LinkedInURL = strings.TrimPrefix(req.Key, "linkedin:")
+			q.LinkedInURL = req.Key.Value
 		}
 		o, err := e.cfg.API.EnrichOrganization(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		e.cfg.Bill(customeros.EndpointOrganization, b2i(o.Billed()))
-		return orgAnswer(req.Key, o, req.For)
+		return orgAnswer(req.ID(), o, req.For)
 	}
 }
 

@@ -19,6 +19,32 @@ const (
 	KindOrg    Kind = "organization"
 )
 
+// By is what a lookup looks its subject up by.
+type By string
+
+// What lookups look up by.
+const (
+	ByEmail    By = "email"    // the normalized address
+	ByLinkedIn By = "linkedin" // a person's or a company's LinkedIn URL
+	ByDomain   By = "domain"   // a company's domain
+)
+
+// Key is what a lookup looks up: by what, and the normalized value.
+type Key struct {
+	By    By
+	Value string
+}
+
+// ID is the key of (kind, k) as the engine dedupes it and as the ledger
+// and the cache store it: the bare address for a verify lookup, "by:value"
+// otherwise (for example "email:jane@acme.com", "domain:acme.com").
+func (k Key) ID(kind Kind) string {
+	if kind == KindVerify {
+		return k.Value
+	}
+	return string(k.By) + ":" + k.Value
+}
+
 // Kinds lists the lookup kinds in output order.
 func Kinds() [3]Kind { return [3]Kind{KindVerify, KindPerson, KindOrg} }
 
@@ -32,7 +58,7 @@ const (
 // StoredResult is one API answer as the ledger and the cache keep it.
 type StoredResult struct {
 	Kind    Kind
-	Key     string // the normalized email, or "email:", "linkedin:", "domain:" and the value
+	Key     string // Key.ID of the lookup: the bare address for verify, "by:value" otherwise
 	Status  string
 	Verdict string // normalized verdict for verify; Status otherwise (drives cache TTLs)
 	Data    json.RawMessage
