@@ -102,6 +102,7 @@ type Snapshot struct {
 	Read      int64 // rows read this run
 	Committed int64 // rows durably written, all runs
 	Parked    int   // async lookups waiting for a poll
+	Calls     int64 // calls made this run, billed or not (what MaxCalls caps)
 	Counters  map[string]int64
 	// Paid counts the calls billed this run per endpoint (customeros
 	// Endpoint names: verify, person, organization, bulk_submit), by the
@@ -118,6 +119,7 @@ func (r *Runner) Snapshot() Snapshot {
 		Read:      r.stats.read.Load(),
 		Committed: r.stats.seq.Load(),
 		Parked:    r.engine.Parked(),
+		Calls:     r.budget.Calls(),
 		Counters:  r.stats.counters(),
 		Paid:      r.stats.paidNow(),
 	}

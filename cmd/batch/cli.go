@@ -121,6 +121,8 @@ func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int), getenv func(s
 
 // Run parses args and runs the command; it returns the exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
+	outer := m // main's signal handler prints through it
+	tty, _ := m.Stderr.(*os.File)
 	stderr := &secretWriter{w: m.Stderr}
 	m = &Main{Stdin: m.Stdin, Stdout: m.Stdout, Stderr: stderr, Getenv: m.Getenv}
 	var cli CLI
@@ -149,8 +151,17 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	if cli.MemProfile != "" {
 		defer writeMemProfile(cli.MemProfile, m.Stderr)
 	}
-	log := m.logger(cli.LogFormat, cli.Quiet)
-	env := &env{Main: m, log: log, quiet: cli.Quiet, secrets: stderr}
+	logw := &switchWriter{w: m.Stderr}
+	log := m.logger(logw, cli.LogFormat, cli.Quiet)
+	env := &env{Main: m, log: log, logw: logw, quiet: cli.Quiet, secrets: stderr, tty: tty}
+	errw := m.Stderr
+	if cli.LogFormat == "json" {
+		// Every line on stderr is JSON: plain messages become log records.
+		outer.jsonLog.Store(true)
+		env.Main = &Main{Stdin: m.Stdin, Stdout: m.Stdout, Stderr: &jsonLines{log: log, level: slog.LevelInfo}, Getenv: m.Getenv}
+		env.json = true
+		errw = &jsonLines{log: log, level: slog.LevelError}
+	}
 	switch kctx.Command() {
 	case "run":
 		err = cli.Run.run(ctx, env)
@@ -170,7 +181,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		// state is as consistent as after a stop, so it is a resumable stop.
 		err = fmt.Errorf("%w: %w", pipeline.ErrStopped, err)
 	}
-	return exitCode(m.Stderr, err)
+	return exitCode(errw, err)
 }
 
 // exitCode prints err and maps it to an exit code.
@@ -203,20 +214,23 @@ func exitCode(w io.Writer, err error) int {
 type env struct {
 	*Main
 	log   *slog.Logger
+	logw  *switchWriter // where log records go: stderr, or the progress display
 	quiet bool
 	// secrets redacts the API key from stderr once a command read it.
 	secrets *secretWriter
+	json    bool     // --log-format json: every stderr line is a JSON record
+	tty     *os.File // stderr as the process got it, to tell a terminal
 }
 
-func (m *Main) logger(format string, quiet bool) *slog.Logger {
+func (m *Main) logger(w io.Writer, format string, quiet bool) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if quiet {
 		opts.Level = slog.LevelWarn
 	}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(m.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(m.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func startCPUProfile(path string) (func(), error) {

@@ -14,13 +14,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Exit codes.
@@ -53,17 +56,17 @@ func tuneGC(getenv func(string) string) {
 func main() {
 	tuneGC(os.Getenv)
 	ctx, cancel := context.WithCancelCause(context.Background())
+	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
-		fmt.Fprintf(os.Stderr, "\nbatch: %s: finishing in-flight calls and committing (again to quit at once)\n", s)
+		m.notice(fmt.Sprintf("%s: finishing in-flight calls and committing (again to quit at once)", s))
 		cancel(fmt.Errorf("signal %s", s))
 		s = <-sigs
-		fmt.Fprintf(os.Stderr, "batch: %s again: exiting now; state on disk is consistent\n", s)
+		m.notice(fmt.Sprintf("%s again: exiting now; state on disk is consistent", s))
 		os.Exit(ExitResumable)
 	}()
-	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	code := m.Run(ctx, os.Args[1:])
 	cancel(nil)
 	os.Exit(code)
@@ -75,6 +78,19 @@ type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+
+	jsonLog atomic.Bool // --log-format json was given: notices are JSON too
+}
+
+// notice prints a message outside the logger (from the signal handler) on
+// a line of its own, as JSON under --log-format json.
+func (m *Main) notice(msg string) {
+	if m.jsonLog.Load() {
+		b, _ := json.Marshal(map[string]string{"time": time.Now().Format(time.RFC3339Nano), "level": "WARN", "msg": msg})
+		fmt.Fprintf(m.Stderr, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(m.Stderr, "\nbatch: %s\n", msg)
 }
 
 // usageError marks an error as bad usage or bad input (exit 2).

@@ -1,14 +1,20 @@
 package main
 
 import (
-	"fmt"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/internal/runview"
 	"github.com/contactbatch/batch/pipeline"
 )
 
@@ -18,97 +24,215 @@ type byteProgress interface {
 	Progress() (done, total int64)
 }
 
-// startProgress shows a progress bar on a terminal, or a log line every
-// interval otherwise. The returned func stops it.
-func startProgress(e *env, mode string, r *pipeline.Runner, src any) func() {
-	if e.quiet || mode == "none" {
-		return func() {}
-	}
-	f, isFile := e.Stderr.(*os.File)
-	tty := isFile && term.IsTerminal(int(f.Fd()))
-	if mode == "bar" || (mode == "auto" && tty) {
-		return startBar(e, r, src)
-	}
-	return startLogLines(e, r, 10*time.Second)
+// probe gathers the figures a display shows from the runner, the client
+// and the source. How the counts are made lives here; how they look lives
+// in internal/runview, so a new counter is wired in one line of figures.
+type probe struct {
+	runner    snapshotter
+	stats     func() customeros.Stats
+	src       byteProgress // nil when the source cannot tell
+	startRows int64        // rows committed before this run
+	startByte int64
+	rowsTotal int64 // 0 when unknown
+	maxCalls  int64
+	start     time.Time
+	now       func() time.Time
 }
 
-func startBar(e *env, r *pipeline.Runner, src any) func() {
-	bp, _ := src.(byteProgress)
-	total := int64(-1)
-	if bp != nil {
-		if _, t := bp.Progress(); t > 0 {
-			total = t
+// snapshotter is the runner as the probe reads it.
+type snapshotter interface {
+	// Snapshot returns the run's current figures; safe for concurrent use.
+	Snapshot() pipeline.Snapshot
+}
+
+func newProbe(r snapshotter, stats func() customeros.Stats, src any, resumeSeq, rowsTotal, maxCalls int64) *probe {
+	p := &probe{runner: r, stats: stats, startRows: resumeSeq, rowsTotal: rowsTotal, maxCalls: maxCalls, now: time.Now}
+	p.src, _ = src.(byteProgress)
+	if p.src != nil {
+		p.startByte, _ = p.src.Progress()
+	}
+	p.start = p.now()
+	return p
+}
+
+// figures is the current frame while the run goes on.
+func (p *probe) figures() runview.Figures {
+	return p.frame(runview.StateRunning, p.runner.Snapshot(), p.now().Sub(p.start))
+}
+
+// final is the last frame: the same figures the summary prints.
+func (p *probe) final(state string, s pipeline.Summary) runview.Figures {
+	return p.frame(state, pipeline.Snapshot{Read: s.Read, Committed: s.Rows, Calls: s.Calls, Paid: s.Paid,
+		Counters: s.Counters, Parked: p.runner.Snapshot().Parked}, s.Duration)
+}
+
+func (p *probe) frame(state string, s pipeline.Snapshot, elapsed time.Duration) runview.Figures {
+	f := runview.Figures{
+		State: state, JobRows: s.Committed, RowsTotal: p.rowsTotal, RunRows: s.Committed - p.startRows,
+		Elapsed: elapsed, RunPaid: pipeline.PaidTotal(s.Paid), RunCalls: s.Calls, MaxCalls: p.maxCalls,
+		JobCache: s.Counters["cache_hits"], JobDupes: s.Counters["dedupe_hits"],
+		Run429: p.stats().Throttled, Parked: s.Parked,
+	}
+	if p.src != nil {
+		if done, total := p.src.Progress(); total > 0 {
+			f.BytesDone, f.BytesTotal, f.BytesStart = done, total, p.startByte
 		}
 	}
-	opts := []progressbar.Option{
-		progressbar.OptionSetWriter(e.Stderr),
-		progressbar.OptionThrottle(200 * time.Millisecond),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionSpinnerType(14),
+	return f
+}
+
+// display is a running progress display; stop ends it with the final
+// frame (which must be the summary's figures).
+type display interface {
+	stop(final runview.Figures)
+}
+
+type noDisplay struct{}
+
+func (noDisplay) stop(runview.Figures) {}
+
+// startProgress shows a progress line on a terminal, or a log line every
+// 10 s otherwise.
+func startProgress(e *env, mode string, p *probe) display {
+	if e.quiet || mode == "none" {
+		return noDisplay{}
 	}
-	if total > 0 {
-		opts = append(opts, progressbar.OptionShowBytes(true), progressbar.OptionSetPredictTime(true))
-	} else {
-		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"))
+	f := e.tty
+	tty := f != nil && term.IsTerminal(int(f.Fd()))
+	if mode == "bar" || (mode == "auto" && tty) {
+		width := func() int { return 80 }
+		if tty {
+			width = func() int {
+				if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+					return w
+				}
+				return 80
+			}
+		}
+		return startBar(e, p, width)
 	}
-	bar := progressbar.NewOptions64(total, opts...)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
+	t := time.NewTicker(10 * time.Second)
+	return startLogLines(e.log, p, t.C, t.Stop)
+}
+
+// barDisplay redraws the line four times a second and on resize; log
+// lines written meanwhile pass above it.
+type barDisplay struct {
+	e    *env
+	term *runview.Terminal
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startBar(e *env, p *probe, width func() int) *barDisplay {
+	d := &barDisplay{e: e, term: runview.NewTerminal(e.Stderr, width), done: make(chan struct{})}
+	e.logw.set(d.term)
+	resize := make(chan os.Signal, 1)
+	notifyResize(resize)
+	d.term.Draw(p.figures())
+	d.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer d.wg.Done()
+		defer signal.Stop(resize)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
-		start := time.Now()
 		for {
-			s := r.Snapshot()
-			rate := float64(s.Read) / max(time.Since(start).Seconds(), 0.001)
-			bar.Describe(fmt.Sprintf("%d rows, %.0f rows/s, %d calls, %d cached, %d parked", s.Committed, rate,
-				calls(s.Counters), s.Counters["cache_hits"]+s.Counters["dedupe_hits"], s.Parked))
-			if total > 0 {
-				d, _ := bp.Progress()
-				bar.Set64(d)
-			} else {
-				bar.Set64(s.Committed)
-			}
 			select {
 			case <-t.C:
-			case <-done:
-				bar.Finish()
-				fmt.Fprintln(e.Stderr)
+				d.term.Draw(p.figures())
+			case <-resize:
+				d.term.Redraw()
+			case <-d.done:
 				return
 			}
 		}
 	}()
-	return func() { close(done); wg.Wait() }
+	return d
 }
 
-func startLogLines(e *env, r *pipeline.Runner, every time.Duration) func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
+func (d *barDisplay) stop(final runview.Figures) {
+	close(d.done)
+	d.wg.Wait()
+	d.term.Close(final)
+	d.e.logw.set(d.e.Stderr)
+}
+
+// logDisplay logs the figures at every tick.
+type logDisplay struct {
+	done     chan struct{}
+	wg       sync.WaitGroup
+	stopTick func()
+}
+
+func startLogLines(log *slog.Logger, p *probe, tick <-chan time.Time, stopTick func()) *logDisplay {
+	d := &logDisplay{done: make(chan struct{}), stopTick: stopTick}
+	d.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		start := time.Now()
+		defer d.wg.Done()
 		for {
 			select {
-			case <-t.C:
-			case <-done:
+			case <-tick:
+			case <-d.done:
 				return
 			}
-			s := r.Snapshot()
-			e.log.Info("progress", "rows_committed", s.Committed, "rows_read", s.Read,
-				"rows_per_s", int(float64(s.Read)/time.Since(start).Seconds()),
-				"calls", calls(s.Counters), "cache_hits", s.Counters["cache_hits"],
-				"dedupe_hits", s.Counters["dedupe_hits"], "parked", s.Parked)
+			log.LogAttrs(context.Background(), slog.LevelInfo, "progress", p.figures().Attrs()...)
 		}
 	}()
-	return func() { close(done); wg.Wait() }
+	return d
+}
+
+func (d *logDisplay) stop(runview.Figures) {
+	close(d.done)
+	d.wg.Wait()
+	d.stopTick()
+}
+
+// switchWriter is stderr as the logger sees it: the terminal display
+// while a progress line is shown, so log lines pass above it.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	return w.Write(p)
 }
 
 func calls(c map[string]int64) int64 {
 	return c["calls_verify"] + c["calls_person"] + c["calls_organization"]
+}
+
+// jsonLines turns plain "batch: …" lines into log records, so that under
+// --log-format json every line on stderr is JSON.
+type jsonLines struct {
+	log     *slog.Logger
+	level   slog.Level
+	mu      sync.Mutex
+	pending []byte
+}
+
+func (j *jsonLines) Write(p []byte) (int, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.pending = append(j.pending, p...)
+	for {
+		i := bytes.IndexByte(j.pending, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := strings.TrimSpace(strings.TrimPrefix(string(j.pending[:i]), "batch: "))
+		j.pending = j.pending[i+1:]
+		if line != "" {
+			j.log.Log(context.Background(), j.level, line)
+		}
+	}
 }

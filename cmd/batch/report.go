@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -86,9 +87,22 @@ func (r *report) write(path string) error {
 	return os.Rename(tmp, path)
 }
 
+// log writes the summary as one log record (for --log-format json).
+func (r *report) log(l *slog.Logger) {
+	l.Info("summary", "status", r.Status, "error", r.Error, "duration", r.Duration,
+		"job_rows_done", r.RowsCommitted, "job_rows_written", r.Counters["rows_written"],
+		"job_rows_rejected", r.Counters["rows_rejected"], "run_rows_read", r.RowsReadNow,
+		"run_paid_calls", r.PaidCallsNow, "run_paid_by_endpoint", r.PaidNow, "job_paid_calls", r.PaidInAll,
+		"run_calls", r.CallsNow,
+		"job_cache_hits", r.Counters["cache_hits"], "job_duplicates", r.Counters["dedupe_hits"],
+		"run_retries", r.Retries, "run_http_429", r.Throttled, "counters", r.Counters,
+		"output", r.Output, "state", r.State)
+}
+
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "batch: %s in %s: %d rows written in all (%d read this run), %d rejected\n",
-		r.Status, r.Duration, r.Counters["rows_written"], r.RowsReadNow, r.Counters["rows_rejected"])
+	fmt.Fprintf(w, "batch: %s in %s\n", r.Status, r.Duration)
+	fmt.Fprintf(w, "  done:     %d rows done (%d written, %d rejected), %d read this run\n",
+		r.RowsCommitted, r.Counters["rows_written"], r.Counters["rows_rejected"], r.RowsReadNow)
 	line := func(prefix string) string {
 		var parts []string
 		keys := make([]string, 0)
@@ -116,9 +130,11 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "  org:      %s\n", s)
 	}
 	fmt.Fprintf(w, "  paid:     %d billed this run%s, %d in all runs\n", r.PaidCallsNow, perEndpoint(r.PaidNow), r.PaidInAll)
-	fmt.Fprintf(w, "  calls:    %d made this run, %d HTTP attempts, %d retries, %d throttled, %d without an answer (refused, reset, timed out); %d cache hits, %d duplicates answered once, %d polls\n",
-		r.CallsNow, sumValues(r.HTTPAttempts), r.Retries, r.Throttled, r.TransportErrors, r.Counters["cache_hits"], r.Counters["dedupe_hits"], r.Counters["polls"])
-	fmt.Fprintf(w, "  output:   %s   state: %s\n", r.Output, r.State)
+	fmt.Fprintf(w, "  calls:    %d made this run, %d HTTP attempts, %d retries, %d 429s, %d without an answer (refused, reset, timed out)\n",
+		r.CallsNow, sumValues(r.HTTPAttempts), r.Retries, r.Throttled, r.TransportErrors)
+	fmt.Fprintf(w, "  saved:    %d cache hits, %d duplicates answered once, %d polls\n", r.Counters["cache_hits"], r.Counters["dedupe_hits"], r.Counters["polls"])
+	fmt.Fprintf(w, "  output:   %s\n", r.Output)
+	fmt.Fprintf(w, "  state:    %s\n", r.State)
 }
 
 // paidInAll sums the job's billed-call counters (paid_<endpoint>).

@@ -314,14 +314,22 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	started = true
-	stopProgress := startProgress(e, c.Progress, runner, src)
+	probe := newProbe(runner, client.Stats, src, progress.Seq, 0, c.MaxCalls)
+	mode := c.Progress
+	if e.json && mode != "none" {
+		mode = "log" // a terminal line is not JSON
+	}
+	display := startProgress(e, mode, probe)
 	sum, runErr := runner.Run(ctx)
-	stopProgress()
 	rep := newReport(c, state, sum, client.Stats(), runErr)
+	display.stop(probe.final(rep.Status, sum))
 	if err := rep.write(c.reportPath(state)); err != nil {
 		e.log.Warn("write report", "err", err)
 	}
-	if !e.quiet {
+	switch {
+	case e.json:
+		rep.log(e.log)
+	case !e.quiet:
 		rep.print(e.Stderr)
 	}
 	if runErr == nil {
