@@ -64,6 +64,9 @@ func (s *Stats) countRow(rec *record, st Stages) {
 	defer s.mu.Unlock()
 	s.c["rows_written"]++
 	s.c["rows_"+rec.rowState(st)]++
+	if st.Verify && rec.contact.Email != "" && !rec.checks.Valid && !rec.verify.wanted {
+		s.c["local_invalid"]++ // caught by the local checks: no call sent
+	}
 	if v := rec.verdict(); v != "" && st.Verify {
 		s.c["verdict_"+v]++
 	}

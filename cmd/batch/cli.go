@@ -89,6 +89,8 @@ type RunCmd struct {
 	AttemptTimeout time.Duration `help:"Bound on one HTTP attempt (headers and body); a hung request is abandoned and retried after it." default:"60s" name:"attempt-timeout"`
 	BOM            bool          `help:"Start CSV output with a UTF-8 byte order mark (for Excel); without it the output has one when the input had one." name:"bom"`
 	Progress       string        `help:"Progress display: auto (bar on a terminal, log lines otherwise), bar, log, none." enum:"auto,bar,log,none" default:"auto"`
+	MetricsFile    string        `help:"Write Prometheus metrics to this file (textfile collector format), atomically at each commit and at exit." type:"path" name:"metrics-file"`
+	MetricsAddr    string        `help:"Serve Prometheus metrics on http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)." name:"metrics-addr"`
 
 	dialect csvsource.Dialect // the input's, resolved by run
 }
@@ -101,8 +103,10 @@ type EstimateCmd struct {
 
 // StatusCmd is `batch status`.
 type StatusCmd struct {
-	State string `help:"State directory of the job." required:"" type:"path"`
-	JSON  bool   `help:"Print JSON."`
+	State    string        `help:"State directory of the job." required:"" type:"path"`
+	JSON     bool          `help:"Print JSON."`
+	Watch    bool          `help:"Refresh while the job runs (ends when it stops or finishes)."`
+	Interval time.Duration `help:"Refresh interval for --watch." default:"2s"`
 }
 
 // newParser builds the command-line parser into cli; exit is called
@@ -153,7 +157,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	}
 	logw := &switchWriter{w: m.Stderr}
 	log := m.logger(logw, cli.LogFormat, cli.Quiet)
-	env := &env{Main: m, log: log, logw: logw, quiet: cli.Quiet, secrets: stderr, tty: tty}
+	env := &env{Main: m, log: log, logw: logw, quiet: cli.Quiet, secrets: stderr, tty: tty, args: args}
 	errw := m.Stderr
 	if cli.LogFormat == "json" {
 		// Every line on stderr is JSON: plain messages become log records.
@@ -220,6 +224,7 @@ type env struct {
 	secrets *secretWriter
 	json    bool     // --log-format json: every stderr line is a JSON record
 	tty     *os.File // stderr as the process got it, to tell a terminal
+	args    []string // the command line (without the program name)
 }
 
 func (m *Main) logger(w io.Writer, format string, quiet bool) *slog.Logger {

@@ -56,29 +56,36 @@ func newProbe(r snapshotter, stats func() customeros.Stats, src any, resumeSeq, 
 }
 
 // figures is the current frame while the run goes on.
-func (p *probe) figures() runview.Figures {
+func (p *probe) figures() runview.Figures { return p.figuresState().f }
+
+func (p *probe) figuresState() figureState {
 	return p.frame(runview.StateRunning, p.runner.Snapshot(), p.now().Sub(p.start))
 }
 
 // final is the last frame: the same figures the summary prints.
 func (p *probe) final(state string, s pipeline.Summary) runview.Figures {
+	return p.finalState(state, s).f
+}
+
+func (p *probe) finalState(state string, s pipeline.Summary) figureState {
 	return p.frame(state, pipeline.Snapshot{Read: s.Read, Committed: s.Rows, Calls: s.Calls, Paid: s.Paid,
 		Counters: s.Counters, Parked: p.runner.Snapshot().Parked}, s.Duration)
 }
 
-func (p *probe) frame(state string, s pipeline.Snapshot, elapsed time.Duration) runview.Figures {
+func (p *probe) frame(state string, s pipeline.Snapshot, elapsed time.Duration) figureState {
+	st := p.stats()
 	f := runview.Figures{
 		State: state, JobRows: s.Committed, RowsTotal: p.rowsTotal, RunRows: s.Committed - p.startRows,
 		Elapsed: elapsed, RunPaid: pipeline.PaidTotal(s.Paid), RunCalls: s.Calls, MaxCalls: p.maxCalls,
 		JobCache: s.Counters["cache_hits"], JobDupes: s.Counters["dedupe_hits"],
-		Run429: p.stats().Throttled, Parked: s.Parked,
+		Run429: st.Throttled, Parked: s.Parked,
 	}
 	if p.src != nil {
 		if done, total := p.src.Progress(); total > 0 {
 			f.BytesDone, f.BytesTotal, f.BytesStart = done, total, p.startByte
 		}
 	}
-	return f
+	return figureState{f: f, read: s.Read, paid: s.Paid, stats: st}
 }
 
 // display is a running progress display; stop ends it with the final

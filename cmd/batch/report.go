@@ -43,6 +43,7 @@ type report struct {
 	TransportErrors int64            `json:"transport_errors_this_run"`
 	Counters        map[string]int64 `json:"counters"`
 	FinishedAtUnix  int64            `json:"finished_at_unix"`
+	jobReport
 }
 
 func newReport(c *RunCmd, state string, s pipeline.Summary, st customeros.Stats, runErr error) *report {

@@ -16,6 +16,7 @@ import (
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
 	"github.com/contactbatch/batch/customeros/pace"
+	"github.com/contactbatch/batch/internal/metrics"
 	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sources/csvsource"
@@ -208,6 +209,10 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 	optJSON, _ := json.Marshal(opts)
 	identity := jobIdentity(fp, optJSON)
 	sinkJobID := jobIdentity(fp, sinkOpts)
+	// The lock is held from here: say who holds it and since when, for
+	// `batch status` (the recorder keeps the record fresh once running).
+	writeJSONAtomic(filepath.Join(state, runningFile), newRunRecord(identity, e.args, time.Now()))
+	defer os.Remove(filepath.Join(state, runningFile))
 
 	job, progress, done, err := c.resumePoint(ctx, e, ledger, state, identity, fp)
 	if err != nil || done {
@@ -274,14 +279,16 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 
 	pacer := pace.New(shardRate(c.Rate, shardSpec))
 	client := customeros.New(c.APIURL, key)
-	client.Pacer = pacer
+	outcomes := &outcomeCounter{next: pacer}
+	client.Pacer = outcomes
 	client.ReturnThrottled = true // the runner reschedules 429s without holding a worker
 	client.Logger = e.log
 	client.AttemptTimeout = c.AttemptTimeout
 
+	commits := make(chan struct{}, 1) // a commit happened: the recorder publishes figures
 	cfg := pipeline.Config{
 		Source: src, Sink: sink, Rejects: rejects,
-		Ledger: ledger, Cache: cache, API: client, Checker: checker,
+		Ledger: commitHook{ledger, commits}, Cache: cache, API: client, Checker: checker,
 		Stages: stages, IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
 		Refresh: c.Refresh, VerifyMode: pipeline.VerifyMode(verifyMode), BulkSize: c.BulkSize,
 		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,
@@ -319,10 +326,45 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 	if e.json && mode != "none" {
 		mode = "log" // a terminal line is not JSON
 	}
+	rec := newRecorder(state, identity, e.args, probe, outcomes, commits)
+	if prev, _ := loadRuns(state, identity); len(prev) > 0 {
+		for _, r := range prev {
+			if r.Status == "finished" && r.EndedAt != nil {
+				rec.lastSuccess = *r.EndedAt
+			}
+		}
+	}
+	recTick := time.NewTicker(time.Second)
+	defer recTick.Stop()
+	if c.MetricsFile != "" || c.MetricsAddr != "" {
+		pub := metrics.New(rec.metricValues)
+		if c.MetricsFile != "" {
+			write := func() {
+				if err := pub.WriteFile(c.MetricsFile); err != nil {
+					e.log.Warn("write metrics", "err", err)
+				}
+			}
+			rec.onCommit = append(rec.onCommit, write)
+		}
+		if c.MetricsAddr != "" {
+			addr, stop, err := pub.Serve(ctx, c.MetricsAddr)
+			if err != nil {
+				return usagef("--metrics-addr %s: %w", c.MetricsAddr, err)
+			}
+			defer stop()
+			e.log.Info("metrics listening", "url", "http://"+addr+"/metrics")
+		}
+	}
+	rec.start(recTick.C)
 	display := startProgress(e, mode, probe)
 	sum, runErr := runner.Run(ctx)
 	rep := newReport(c, state, sum, client.Stats(), runErr)
 	display.stop(probe.final(rep.Status, sum))
+	runs, err := rec.finish(rep.Status, rep.Error, probe.finalState(rep.Status, sum))
+	if err != nil {
+		e.log.Warn("write run history", "err", err)
+	}
+	rep.addJob(job, stages, c.rejectsPath(state), sum, runs)
 	if err := rep.write(c.reportPath(state)); err != nil {
 		e.log.Warn("write report", "err", err)
 	}
@@ -367,6 +409,7 @@ func (c *RunCmd) resumePoint(ctx context.Context, e *env, ledger *checkpoint.Led
 			return nil, progress, false, fmt.Errorf("reset state: %w", err)
 		}
 		removePartials(c.Output, c.rejectsPath(state))
+		os.Remove(filepath.Join(state, runsFile)) // the history belongs to the discarded job
 		job = nil
 	}
 	if job != nil {

@@ -5,81 +5,210 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/pipeline"
 )
 
 // statusView is what `batch status` prints. PaidCalls are the calls billed
 // over all runs (the contract's billing rules, as the run summary counts).
 type statusView struct {
 	State     string                      `json:"state"`
+	Job       string                      `json:"job"` // running, stopped, finished, not started
+	Running   *runningView                `json:"running,omitempty"`
 	Input     string                      `json:"input"`
 	Started   time.Time                   `json:"started"`
 	Updated   time.Time                   `json:"updated"`
 	Finished  bool                        `json:"finished"`
 	RowsDone  int64                       `json:"rows_done"`
+	RowsTotal int64                       `json:"rows_total,omitempty"` // known once the input was read to the end
+	Percent   *int                        `json:"percent,omitempty"`
+	ETAS      *int64                      `json:"eta_s,omitempty"` // while running
+	Rows      rowCounts                   `json:"rows"`
+	PaidCalls int64                       `json:"paid_calls"`
+	PaidBy    map[string]int64            `json:"paid_by_endpoint"`
+	Pending   map[string]int64            `json:"pending_polls_by_kind"`
+	Handles   int64                       `json:"pending_handles"`
+	LastError string                      `json:"last_error,omitempty"`
+	Resume    string                      `json:"resume_command,omitempty"`
+	Runs      int                         `json:"runs"`
 	Counters  map[string]int64            `json:"counters"`
 	Results   map[string]map[string]int64 `json:"results_by_kind_status"`
-	Pending   map[string]int64            `json:"pending_polls_by_kind"`
-	PaidCalls int64                       `json:"paid_calls"`
+}
+
+// runningView is the process holding the job's lock.
+type runningView struct {
+	PID     int       `json:"pid"`
+	Since   time.Time `json:"since"`
+	Updated time.Time `json:"updated"`
 }
 
 func (c *StatusCmd) run(ctx context.Context, e *env) error {
+	for {
+		v, err := c.view(ctx)
+		if err != nil {
+			return err
+		}
+		if c.Watch && !c.JSON {
+			fmt.Fprint(e.Stdout, "\x1b[H\x1b[2J") // home, clear screen
+		}
+		if err := c.print(e, v); err != nil {
+			return err
+		}
+		if !c.Watch || v.Job != "running" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.Interval):
+		}
+	}
+}
+
+func (c *StatusCmd) view(ctx context.Context) (*statusView, error) {
 	l, err := checkpoint.OpenReadOnly(ctx, c.State)
 	if err != nil {
 		if errors.Is(err, checkpoint.ErrCorrupt) {
-			return fmt.Errorf("state %s: %w", c.State, err)
+			return nil, fmt.Errorf("state %s: %w", c.State, err)
 		}
-		return usagef("state %s: %w", c.State, err)
+		return nil, usagef("state %s: %w", c.State, err)
 	}
 	defer l.Close()
 	job, err := l.Job(ctx)
 	if err != nil {
-		return usagef("state %s: %w", c.State, err)
+		return nil, usagef("state %s: %w", c.State, err)
 	}
 	p, err := l.Progress(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	counts, err := l.Counts(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	v := statusView{
-		State: c.State, Input: job.Input, Started: job.CreatedAt, Updated: p.UpdatedAt,
-		Finished: p.Finished, RowsDone: p.Seq, Counters: p.Counters,
+	v := &statusView{
+		State: c.State, Job: "stopped", Input: job.Input, Started: job.CreatedAt, Updated: p.UpdatedAt,
+		Finished: p.Finished, RowsDone: p.Seq, Counters: p.Counters, Rows: countRows(p.Counters, p.Seq),
 		Results: counts.Results, Pending: counts.Pending, PaidCalls: paidInAll(p.Counters),
+		PaidBy: paidByEndpoint(p.Counters),
 	}
+	for _, n := range counts.Pending {
+		v.Handles += n
+	}
+	runs, err := loadRuns(c.State, job.Identity)
+	if err != nil {
+		return nil, err
+	}
+	v.Runs = len(runs)
+	var last *runRecord
+	if len(runs) > 0 {
+		last = &runs[len(runs)-1]
+		v.LastError = last.Error
+	}
+	pid, held, err := lockHolder(filepath.Join(c.State, "LOCK"))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case held:
+		v.Job = "running"
+		v.Running = &runningView{PID: pid}
+		if r, _ := loadRunning(c.State); r != nil && r.Job == job.Identity {
+			v.Running.Since, v.Running.Updated = r.StartedAt, r.UpdatedAt
+			if v.Running.PID == 0 {
+				v.Running.PID = r.PID
+			}
+			v.Percent, v.ETAS, v.RowsTotal = r.Percent, r.ETAS, r.RowsTotal
+			last = r
+		}
+	case p.Finished:
+		v.Job, v.RowsTotal = "finished", p.Seq
+		hundred := 100
+		v.Percent = &hundred
+	case p.Seq == 0 && len(runs) == 0:
+		v.Job = "not started"
+	default:
+		if last != nil {
+			v.Percent = last.Percent
+		}
+	}
+	if last != nil && v.Job != "running" && (v.Job != "finished" || pipeline.RetryableRows(p.Counters) > 0) {
+		v.Resume = shellJoin(append([]string{"batch"}, last.Command...))
+	}
+	return v, nil
+}
+
+func (c *StatusCmd) print(e *env, v *statusView) error {
 	if c.JSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	state := "in progress (or stopped: rerun the same command to resume)"
-	if v.Finished {
-		state = "finished"
+	w := e.Stdout
+	job := v.Job
+	switch {
+	case v.Running != nil && !v.Running.Since.IsZero():
+		job = fmt.Sprintf("running (pid %d, since %s)", v.Running.PID, v.Running.Since.Local().Format(time.RFC3339))
+	case v.Running != nil:
+		job = fmt.Sprintf("running (pid %d)", v.Running.PID)
+	case v.Job == "finished" && v.Rows.Retryable+v.Rows.Pending > 0:
+		job = "finished with retryable rows"
 	}
-	fmt.Fprintf(e.Stdout, "job:        %s\n", state)
-	fmt.Fprintf(e.Stdout, "input:      %s\n", v.Input)
-	fmt.Fprintf(e.Stdout, "started:    %s\n", v.Started.Format(time.RFC3339))
+	fmt.Fprintf(w, "job:        %s\n", job)
+	fmt.Fprintf(w, "input:      %s\n", v.Input)
+	fmt.Fprintf(w, "started:    %s\n", v.Started.Format(time.RFC3339))
 	if !v.Updated.IsZero() {
-		fmt.Fprintf(e.Stdout, "updated:    %s\n", v.Updated.Format(time.RFC3339))
+		fmt.Fprintf(w, "updated:    %s\n", v.Updated.Format(time.RFC3339))
 	}
-	fmt.Fprintf(e.Stdout, "rows done:  %d (written %d, rejected %d, errors %d, pending %d)\n", v.RowsDone,
-		v.Counters["rows_written"], v.Counters["rows_rejected"], v.Counters["rows_error"], v.Counters["rows_pending"])
-	fmt.Fprintf(e.Stdout, "paid calls: %d billed%s; answers bought %d, cache hits %d, duplicates %d, polls %d\n",
-		v.PaidCalls, perEndpoint(paidByEndpoint(v.Counters)), calls(v.Counters),
+	done := fmt.Sprintf("%d", v.RowsDone)
+	if v.RowsTotal > 0 {
+		done += fmt.Sprintf(" of %d", v.RowsTotal)
+	}
+	if v.Percent != nil {
+		done += fmt.Sprintf(" (%d%%)", *v.Percent)
+	}
+	if v.ETAS != nil {
+		done += fmt.Sprintf(", ETA %s", (time.Duration(*v.ETAS) * time.Second).String())
+	}
+	fmt.Fprintf(w, "rows done:  %s\n", done)
+	fmt.Fprintf(w, "rows:       %d final, %d retryable, %d pending (%s; rejected %d)\n",
+		v.Rows.Final, v.Rows.Retryable, v.Rows.Pending, joinCounts(v.Rows.ByState), v.Rows.Rejected)
+	fmt.Fprintf(w, "paid calls: %d billed%s; answers bought %d, cache hits %d, duplicates %d, polls %d\n",
+		v.PaidCalls, perEndpoint(v.PaidBy), calls(v.Counters),
 		v.Counters["cache_hits"], v.Counters["dedupe_hits"], v.Counters["polls"])
 	for _, kind := range []string{"verify", "person", "organization"} {
 		if m := v.Results[kind]; len(m) > 0 {
-			fmt.Fprintf(e.Stdout, "%-11s %s\n", kind+":", joinCounts(m))
+			fmt.Fprintf(w, "%-11s %s\n", kind+":", joinCounts(m))
 		}
 	}
-	fmt.Fprintf(e.Stdout, "pending:    %s\n", joinCounts(v.Pending))
+	fmt.Fprintf(w, "pending:    %d handles (%s)\n", v.Handles, joinCounts(v.Pending))
+	if v.LastError != "" {
+		fmt.Fprintf(w, "last error: %s\n", v.LastError)
+	}
+	if v.Resume != "" {
+		fmt.Fprintf(w, "resume:     %s\n", v.Resume)
+	}
 	return nil
+}
+
+// shellJoin quotes args for a POSIX shell.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+		}) < 0 {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }
 
 func joinCounts(m map[string]int64) string {
