@@ -259,7 +259,11 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 		return s, nil
 	}
 	if isWorkbook(out) {
-		s, err := xlsxsink.Open(out, filepath.Join(state, "output.rows.csv"), xlsxsink.Options{Schema: schema, Sync: true}, pos)
+		mode, err := c.outputMode()
+		if err != nil {
+			return nil, err
+		}
+		s, err := xlsxsink.Open(out, filepath.Join(state, "output.rows.csv"), xlsxsink.Options{Schema: schema, Sync: true, Mode: mode}, pos)
 		if err != nil {
 			return nil, fmt.Errorf("output %s: %w", out, err)
 		}
