@@ -350,13 +350,16 @@ func TestShardsShareBudget(t *testing.T) {
 	if got := em.requests(sandbox.EpVerify); got > 90 || got < 90-3*lookupPoolBlock {
 		t.Errorf("the shards made %d calls under a job budget of 90", got)
 	}
-	for i, r := range run(unique + 10) {
+	// Calls reserved for lookups that were in flight when the budget ran
+	// out count against it (a cap errs on the side of never exceeding):
+	// raise it by what three shards of 4 workers can hold besides.
+	for i, r := range run(unique + 3*lookupPoolBlock) {
 		if r.code != ExitOK {
 			t.Fatalf("shard %d after raising the budget: exit %d\n%s", i, r.code, r.stderr)
 		}
 	}
-	if got := em.requests(sandbox.EpVerify); got != int64(unique) {
-		t.Errorf("verify calls = %d in all, want %d (each address once)", got, unique)
+	if got := em.requests(sandbox.EpVerify); got < int64(unique) || got > int64(unique)+3*4 {
+		t.Errorf("verify calls = %d in all, want %d (each address once) plus at most the 12 in flight at the stop", got, unique)
 	}
 }
 
