@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/contactbatch/batch/internal/fsync"
 	"os"
 	"time"
 )
@@ -78,7 +79,7 @@ func removeMarker(path string, dir string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("checkpoint: remove %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsync.Dir(dir); err != nil {
 		return fmt.Errorf("checkpoint: sync %s: %w", dir, err)
 	}
 	return nil

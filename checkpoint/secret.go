@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/contactbatch/batch/internal/fsync"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,7 @@ func createSecret(path string) error {
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("checkpoint: create cache secret %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsync.Dir(dir); err != nil {
 		return fmt.Errorf("checkpoint: sync %s: %w", dir, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/contactbatch/batch/internal/fsync"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -143,16 +144,6 @@ func mkdirPrivate(dir string) error {
 	return os.Chmod(dir, 0o700)
 }
 
-// syncDir fsyncs a directory so a rename or create in it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // writeFileAtomic writes data to path through a temp file in the same
 // directory: write, fsync, rename, fsync(dir). The file ends up 0600.
 func writeFileAtomic(path string, data []byte) error {
@@ -185,5 +176,5 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	ok = true
-	return syncDir(dir)
+	return fsync.Dir(dir)
 }

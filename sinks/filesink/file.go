@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/contactbatch/batch/internal/fsync"
 	"io"
 	"io/fs"
 	"os"
@@ -169,7 +170,7 @@ func adopt(path, partial string, n int64, magic []byte) (*os.File, error) {
 		err = os.Rename(path, partial)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = fsync.Dir(filepath.Dir(path))
 	}
 	if err != nil {
 		f.Close()
@@ -215,7 +216,7 @@ func (o *output) close() error {
 		return fmt.Errorf("filesink: publish %s: %w", o.path, err)
 	}
 	if o.sync {
-		if err := syncDir(filepath.Dir(o.path)); err != nil {
+		if err := fsync.Dir(filepath.Dir(o.path)); err != nil {
 			return fmt.Errorf("filesink: publish %s: %w", o.path, err)
 		}
 	}
@@ -246,17 +247,4 @@ func (o *output) name() string {
 		return "stream"
 	}
 	return o.partial
-}
-
-// syncDir fsyncs a directory so that a rename within it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

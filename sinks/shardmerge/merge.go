@@ -16,6 +16,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/contactbatch/batch/internal/fsync"
 	"io"
 	"os"
 	"path/filepath"
@@ -184,7 +185,7 @@ func (w *Writer) Close() error {
 		err = os.Rename(w.partial, w.path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(w.path))
+		err = fsync.Dir(filepath.Dir(w.path))
 	}
 	if err != nil {
 		return fmt.Errorf("shardmerge: publish %s: %w", w.path, err)
@@ -223,16 +224,4 @@ func Drained(parts []*Part) error {
 		}
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
