@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -73,20 +70,7 @@ func newReport(c *RunCmd, state string, s pipeline.Summary, st customeros.Stats,
 }
 
 // write stores the report atomically (temp file, rename), mode 0600.
-func (r *report) write(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+func (r *report) write(path string) error { return writeJSONAtomic(path, r) }
 
 // log writes the summary as one log record (for --log-format json).
 func (r *report) log(l *slog.Logger) {
