@@ -18,6 +18,23 @@ import (
 	"github.com/contactbatch/batch/customeros/sandbox"
 )
 
+// runAtOnce runs n batch processes at the same time, process i with
+// args(i), and returns their results in order.
+func runAtOnce(t *testing.T, url string, n int, args func(i int) []string) []result {
+	t.Helper()
+	var wg sync.WaitGroup
+	results := make([]result, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runBatch(t, url, args(i)...)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
 var requestIDs = regexp.MustCompile(`"request_id":"[^"]*"`)
 
 // shardInput writes a list with duplicates, invalid addresses, rows keyed
@@ -71,16 +88,9 @@ func TestShardsMergeToSingleRun(t *testing.T) {
 			mustRun(t, em.URL, append([]string{"run", "-i", in, "-o", single}, stages...)...)
 
 			before := em.requests(sandbox.EpVerify)
-			var wg sync.WaitGroup
-			results := make([]result, 3)
-			for i := range 3 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					results[i] = runBatch(t, em.URL, append([]string{"run", "-i", in, "-o", filepath.Join(dir, "part-{shard}"+ext), "--shard", fmt.Sprintf("%d/3", i)}, stages...)...)
-				}()
-			}
-			wg.Wait()
+			results := runAtOnce(t, em.URL, 3, func(i int) []string {
+				return append([]string{"run", "-i", in, "-o", filepath.Join(dir, "part-{shard}"+ext), "--shard", fmt.Sprintf("%d/3", i)}, stages...)
+			})
 			for i, r := range results {
 				if r.code != 0 {
 					t.Fatalf("shard %d: exit %d\n%s", i, r.code, r.stderr)
@@ -329,18 +339,10 @@ func TestShardsShareBudget(t *testing.T) {
 	in := filepath.Join(dir, "in.csv")
 	unique := contactsCSV(t, in, 400, 0, 0, 11)
 	run := func(maxCalls int) []result {
-		var wg sync.WaitGroup
-		results := make([]result, 3)
-		for i := range 3 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] = runBatch(t, em.URL, "run", "-i", in, "-o", filepath.Join(dir, "o-{shard}.csv"), "--shard", fmt.Sprintf("%d/3", i),
-					"--verify", "--cache", pg, "--max-calls", fmt.Sprint(maxCalls), "--progress", "none", "--workers", "4")
-			}()
-		}
-		wg.Wait()
-		return results
+		return runAtOnce(t, em.URL, 3, func(i int) []string {
+			return []string{"run", "-i", in, "-o", filepath.Join(dir, "o-{shard}.csv"), "--shard", fmt.Sprintf("%d/3", i),
+				"--verify", "--cache", pg, "--max-calls", fmt.Sprint(maxCalls), "--progress", "none", "--workers", "4"}
+		})
 	}
 	for i, r := range run(90) {
 		if r.code != ExitResumable && r.code != ExitOK {
