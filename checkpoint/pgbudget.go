@@ -75,14 +75,5 @@ func (b *PGBudget) Give(ctx context.Context, n int64) error {
 	return nil
 }
 
-// Used returns the calls the job has reserved so far.
-func (b *PGBudget) Used(ctx context.Context) (int64, error) {
-	var used int64
-	if err := b.pool.QueryRow(ctx, `SELECT used FROM batch_budget WHERE job = $1`, b.job).Scan(&used); err != nil {
-		return 0, fmt.Errorf("checkpoint: shared budget: %w", err)
-	}
-	return used, nil
-}
-
 // Close closes the connections.
 func (b *PGBudget) Close() { b.pool.Close() }

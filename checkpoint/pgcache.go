@@ -272,14 +272,6 @@ func (c *PGCache) Put(ctx context.Context, r pipeline.StoredResult) error {
 	return nil
 }
 
-// Purge deletes the answers for (kind, key) (for `batch purge`).
-func (c *PGCache) Purge(ctx context.Context, kind, key string) error {
-	if _, err := c.pool.Exec(ctx, `DELETE FROM batch_cache WHERE k = $1`, c.key.key(kind, key)); err != nil {
-		return fmt.Errorf("checkpoint: shared cache: purge: %w", err)
-	}
-	return nil
-}
-
 // Close releases this process's claims (keys it claimed but never
 // answered, e.g. because the run stopped) and closes the connections.
 func (c *PGCache) Close() error {
