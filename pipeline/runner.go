@@ -349,6 +349,9 @@ func (r *Runner) read(ctx context.Context, rows chan<- *record) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, ErrStopped) {
+				return err // the source's own resumable stop (its storage is down) says what to do
+			}
 			return fmt.Errorf("read input: %w", err)
 		default:
 			rec = &record{seq: seq, row: row, run: r}

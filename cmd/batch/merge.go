@@ -71,6 +71,9 @@ func (c *MergeCmd) run(ctx context.Context, e *env) error {
 
 	_, stdin, err := fingerprint(ctx, c.Input, e.Stdin)
 	if err != nil {
+		if errors.Is(err, pipeline.ErrStopped) {
+			return err // the input's storage is down: rerun merge when it is back
+		}
 		return usagef("merge: input %s: %w", c.Input, err)
 	}
 	force, err := c.forcedDialect()

@@ -180,8 +180,8 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 
 	fp, stdin, err := fingerprint(ctx, c.Input, e.Stdin)
 	if err != nil {
-		if isUsage(err) {
-			return err
+		if isUsage(err) || errors.Is(err, pipeline.ErrStopped) {
+			return err // a usage error, or the input's storage is down: a resumable stop
 		}
 		if inputMissing(err) {
 			return usagef("input %s: %w", c.Input, err)

@@ -153,3 +153,61 @@ func TestS3Workbook(t *testing.T) {
 		t.Errorf("S3 workbook output (%d bytes) differs from the local one's (%d bytes)", len(got), len(want))
 	}
 }
+
+// TestS3InputOutage takes the input's storage down, first before the run
+// starts and then in the middle of its read: each is a resumable stop
+// (exit 3) with one line that says what to do, and when the storage is back
+// the same command finishes with the output a run without the outage
+// writes, paying for no key twice.
+func TestS3InputOutage(t *testing.T) {
+	s3 := s3test.Start(t, "contacts")
+	em := startEmulator(t, sandbox.DefaultOptions())
+	const rows = 4000
+	data := part(0, rows)
+	s3.Put(t, "contacts", "in/contacts.csv", data)
+	dir := t.TempDir()
+	local := filepath.Join(dir, "local.csv")
+	os.WriteFile(local, data, 0o644)
+	want := filepath.Join(dir, "want.csv")
+	good := startEmulator(t, sandbox.DefaultOptions())
+	mustRun(t, good.URL, "run", "-i", local, "-o", want, "--verify", "--no-cache", "--progress", "none")
+	paidGood := good.billable()
+
+	out, state := filepath.Join(dir, "out.csv"), filepath.Join(dir, "out.state")
+	args := []string{"run", "-i", s3.URL("contacts", "in/contacts.csv"), "-o", out, "--state", state, "--verify", "--no-cache", "--progress", "none", "--workers", "4"}
+
+	s3.SetDown(true)
+	r := runBatch(t, em.URL, args...)
+	if r.code != 3 || !strings.Contains(r.stderr, "unreachable") || !strings.Contains(r.stderr, "rerun the same command when it is back") {
+		t.Fatalf("storage down from the start: exit %d, want 3 with the cause\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("a start stopped before any row left a state directory behind: %v", err)
+	}
+	if n := em.billable(); n != 0 {
+		t.Errorf("storage down from the start: %d calls billed, want 0", n)
+	}
+
+	s3.SetDown(false)
+	s3.CutNextThenDown("contacts", "in/contacts.csv", len(data)/2)
+	r = runBatch(t, em.URL, args...)
+	if r.code != 3 || !strings.Contains(r.stderr, "unreachable") || !strings.Contains(r.stderr, "rerun the same command when it is back") {
+		t.Fatalf("storage down mid-read: exit %d, want 3 with the cause\n%s", r.code, r.stderr)
+	}
+	t.Logf("stderr of the run stopped mid-read:\n%s", r.stderr)
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a stopped run published its output")
+	}
+
+	s3.SetDown(false)
+	mustRun(t, em.URL, args...)
+	if got, w := readFile(t, out), readFile(t, want); !bytes.Equal(got, w) {
+		t.Errorf("output after the outage (%d bytes) differs from a run without it (%d bytes)", len(got), len(w))
+	}
+	if rep := em.repeated(); rep != 0 {
+		t.Errorf("%d keys billed twice across the outage", rep)
+	}
+	if paid := em.billable(); paid != paidGood {
+		t.Errorf("the run across the outage was billed %d calls, a run without it %d", paid, paidGood)
+	}
+}

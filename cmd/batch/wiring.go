@@ -20,6 +20,7 @@ import (
 
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/internal/netfail"
 	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sinks/filesink"
@@ -51,13 +52,57 @@ func fingerprint(ctx context.Context, input string, stdin io.Reader) (string, io
 		return "stdin head=" + hex.EncodeToString(sum[:]), io.MultiReader(bytes.NewReader(head[:n]), stdin), nil
 	case strings.HasPrefix(input, "s3://"):
 		fp, err := s3source.Fingerprint(ctx, input)
-		return fp, stdin, err
+		return fp, stdin, inputDown(input, err)
 	}
 	if err := notDir(input); err != nil {
 		return "", nil, err
 	}
 	fp, err := csvsource.Fingerprint(input)
 	return fp, stdin, err
+}
+
+// inputDown turns an error of an S3 input that could not be reached
+// (refused, reset, DNS, timeout, 5xx after the SDK's retries) into a
+// resumable stop: nothing was paid for because of it, and the same command
+// goes on when the storage is back. Other errors are returned as they are.
+func inputDown(input string, err error) error {
+	cause, ok := netfail.Unreachable(err)
+	if !ok {
+		return err
+	}
+	return &pipeline.StopError{Cause: &unreachableError{what: "input " + redact.URL(input), cause: cause, err: err}}
+}
+
+// unreachableError is the cause of a stop on a service that could not be
+// reached: one line that says what to do.
+type unreachableError struct {
+	what, cause string
+	err         error
+}
+
+func (e *unreachableError) Error() string {
+	return e.what + " unreachable: " + e.cause + "; rerun the same command when it is back"
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// storageSource is an S3 source whose read failures that outlive its
+// reconnects stop the run resumably instead of failing it.
+type storageSource struct {
+	source
+	input string
+}
+
+// Next returns the next row; a storage outage is a resumable stop.
+func (s *storageSource) Next(ctx context.Context) (pipeline.Row, error) {
+	row, err := s.source.Next(ctx)
+	if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+		var rowErr *pipeline.RowError
+		if !errors.As(err, &rowErr) {
+			return row, inputDown(s.input, err)
+		}
+	}
+	return row, err
 }
 
 // inputMissing reports an input file or object that does not exist.
@@ -120,6 +165,9 @@ func detectDialect(ctx context.Context, input string, stdin io.Reader, force csv
 		d, err = csvsource.DetectReader(bytes.NewReader(head[:n]), force) // gzip undone
 	case strings.HasPrefix(input, "s3://"):
 		d, err = s3source.Detect(ctx, input, force)
+		if stop := inputDown(input, err); stop != err {
+			return d, nil, stop
+		}
 	default:
 		d, err = csvsource.DetectFile(input, force)
 	}
@@ -167,6 +215,9 @@ func openWorkbook(ctx context.Context, input, sheet string, overrides map[string
 		}
 		if err != nil {
 			os.Remove(tmp)
+			if stop := inputDown(input, err); stop != err {
+				return nil, stop
+			}
 			return nil, fmt.Errorf("input %s: %w", input, err)
 		}
 	}
@@ -217,6 +268,12 @@ func openSource(ctx context.Context, input string, overrides map[string]string, 
 	)
 	if strings.HasPrefix(input, "s3://") {
 		src, err = s3source.Open(ctx, input, opts, cursor, header)
+		if stop := inputDown(input, err); stop != err {
+			return nil, stop
+		}
+		if err == nil {
+			return &storageSource{source: src, input: input}, nil
+		}
 	} else {
 		if input == "-" {
 			opts.Origin = "-"

@@ -32,6 +32,8 @@ type Server struct {
 	gets     []string // "/bucket/key <Range header>"
 	cutPath  string   // the next GET of this path is cut; "" for none
 	cutAfter int
+	cutDown  bool // the cut takes the server down (see CutNextThenDown)
+	down     bool // every request is dropped unanswered (see SetDown)
 }
 
 // Start starts a Server with the given buckets and closes it when the test
@@ -56,17 +58,27 @@ func Start(t testing.TB, buckets ...string) *Server {
 	s := &Server{}
 	h := gofakes3.New(backend).Server()
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		down := s.down
+		s.mu.Unlock()
+		if down {
+			panic(http.ErrAbortHandler) // the connection closes with no answer
+		}
 		if isObjectGET(r) {
 			s.mu.Lock()
 			s.gets = append(s.gets, r.URL.Path+" "+r.Header.Get("Range"))
-			cut := s.cutPath != "" && r.URL.Path == s.cutPath
-			n := s.cutAfter
+			cut := s.cutPath != "" && r.URL.Path == s.cutPath && (!s.cutDown || streaming(r))
+			n, takeDown := s.cutAfter, s.cutDown
 			if cut {
-				s.cutPath = ""
+				s.cutPath, s.cutDown = "", false
 			}
 			s.mu.Unlock()
 			if cut {
-				w = &cutWriter{ResponseWriter: w, left: n}
+				w = &cutWriter{ResponseWriter: w, left: n, cut: func() {
+					if takeDown {
+						s.SetDown(true)
+					}
+				}}
 			}
 		}
 		h.ServeHTTP(w, r)
@@ -161,10 +173,39 @@ func (s *Server) CutNext(bucket, key string, after int) {
 	s.mu.Unlock()
 }
 
-// cutWriter passes left bytes of the body, then drops the connection.
+// streaming reports whether r reads an object to its end (no Range, or an
+// open-ended one), as a source's read does, not a bounded sniff of its head.
+func streaming(r *http.Request) bool {
+	rg := r.Header.Get("Range")
+	return rg == "" || strings.HasSuffix(rg, "-")
+}
+
+// CutNextThenDown is CutNext for the next GET that reads key to its end
+// (a bounded ranged GET, such as a sniff of the head, is served whole),
+// and the server goes down when it cuts: every
+// later request is dropped unanswered until SetDown(false). This is a
+// storage outage in the middle of a read, placed by bytes, not by time.
+func (s *Server) CutNextThenDown(bucket, key string, after int) {
+	s.mu.Lock()
+	s.cutPath, s.cutAfter, s.cutDown = "/"+bucket+"/"+key, after, true
+	s.mu.Unlock()
+}
+
+// SetDown takes the server down (every request's connection is closed
+// without an answer, as by a crashed or restarting server) or brings it
+// back up.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	s.mu.Unlock()
+}
+
+// cutWriter passes left bytes of the body, then drops the connection
+// (calling cut first, when set).
 type cutWriter struct {
 	http.ResponseWriter
 	left int
+	cut  func()
 }
 
 func (c *cutWriter) Write(p []byte) (int, error) {
@@ -175,6 +216,9 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 	_, _ = c.ResponseWriter.Write(p[:c.left])
 	if fl, ok := c.ResponseWriter.(http.Flusher); ok {
 		fl.Flush()
+	}
+	if c.cut != nil {
+		c.cut()
 	}
 	panic(http.ErrAbortHandler)
 }
