@@ -18,7 +18,7 @@ build:
 test: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) test -race -count=1 -timeout 60m $(PKGS)
 
 # Native fuzz targets (package:Target). Their seed corpora (f.Add and
 # testdata/fuzz/<Target>/) run in `make test`; `make fuzz` fuzzes each target
