@@ -34,6 +34,17 @@ type group struct {
 	own429      time.Time // the last 429 this family got
 	fails       int       // 5xx or transport errors in a row
 
+	// ramp records the slow start (since it began, at most rampPoints):
+	// when the pace rose, the answers accepted by then and the pace
+	// before, for the first 429's estimate (see burstEstimate).
+	ramp []rampPoint
+	// peers is the requests in flight of the other families in a slow
+	// start, set by raise.
+	peers float64
+	// coupled: the family has had a coordinated cut, so it shares the
+	// server's bucket with the other coupled families.
+	coupled bool
+
 	// slots count accepted answers per 100 ms over the last second.
 	slots    [10]int
 	slotTime time.Time
@@ -46,6 +57,57 @@ type group struct {
 	lat         float64 // mean latency in seconds (EWMA); 0 = no answer yet
 	slotWaiters int
 	freed       chan struct{}
+}
+
+// rampPoint is one rise of the pace during a slow start.
+type rampPoint struct {
+	at       time.Time
+	accepted int64   // answers accepted by at
+	before   float64 // the pace before at
+}
+
+// rampPoints bounds the slow start's record: enough for a ramp from 0.1
+// to far beyond any limit.
+const rampPoints = 64
+
+// startRamp begins a slow start's record at now.
+func (g *group) startRamp(now time.Time) {
+	g.ramp = append(g.ramp[:0], rampPoint{at: now, accepted: g.accepted})
+}
+
+// noteRamp records a rise of the pace from before at now.
+func (g *group) noteRamp(now time.Time, before float64) {
+	if len(g.ramp) == 0 {
+		return
+	}
+	if len(g.ramp) == rampPoints {
+		copy(g.ramp, g.ramp[1:])
+		g.ramp = g.ramp[:rampPoints-1]
+	}
+	g.ramp = append(g.ramp, rampPoint{at: now, accepted: g.accepted, before: before})
+}
+
+// burstEstimate estimates the limit at the first 429 of a slow start (0:
+// none). The server's bucket was full while the pace stayed under the
+// limit, and is empty now; taking its burst to be a second of the limit
+// (what token buckets are commonly given), the answers accepted since the
+// pace passed the limit at t are the limit times (1 s + now - t). The
+// estimate is the latest rise t for which that holds with the pace before
+// t at or under the estimate.
+func (g *group) burstEstimate(now time.Time) float64 {
+	for i := len(g.ramp) - 1; i >= 0; i-- {
+		pt := g.ramp[i]
+		d := 1 + now.Sub(pt.at).Seconds()
+		n := float64(g.accepted - pt.accepted)
+		// The bucket held less than a token at the 429: the limit is under
+		// (n+1)/d, and over n/d less what the last token's wait hides.
+		// Taking the upper bound errs on the side that the next 429, a
+		// moment later and at an empty bucket, corrects exactly.
+		if r := (n + 1) / d; pt.before <= r && n >= 2 {
+			return r
+		}
+	}
+	return 0
 }
 
 // capacity bounds the requests in flight: three times the pace times the
@@ -136,6 +198,9 @@ func (g *group) reserve(now time.Time) time.Time {
 
 // sent records a request leaving at now.
 func (g *group) sent(now time.Time) {
+	if g.ramping && len(g.ramp) == 0 && g.accepted == 0 {
+		g.startRamp(now) // the first request: the slow start begins
+	}
 	g.last = now
 	g.grants++
 	g.starts = append(g.starts, now)
@@ -234,7 +299,10 @@ func (g *group) estimate(now time.Time) float64 {
 // growth is the current rate of increase of the pace, per second.
 func (g *group) growth(now time.Time) float64 {
 	if g.ramping {
-		w := g.rate * g.lat // requests in flight at this pace
+		// Requests in flight at this pace, and those of the other families
+		// in a slow start: they may share the server's bucket, and the
+		// excess it hides is theirs together.
+		w := g.rate*g.lat + g.peers
 		if w <= 0 {
 			return maxGrowth
 		}
@@ -253,7 +321,8 @@ func (g *group) overshoot(now time.Time) float64 {
 // climb is the steady climb's acceleration: gentler at low paces, where
 // each touch of the limit is a larger share of the requests.
 func (g *group) climb() float64 {
-	return math.Min(maxClimb, math.Max(minClimb, climbPerRate*g.rate))
+	x := g.rate / climbFull
+	return math.Min(maxClimb, math.Max(minClimb, maxClimb*x*x))
 }
 
 // cut429 cuts the pace after a 429 at now.
@@ -262,6 +331,11 @@ func (g *group) cut429(now time.Time, max float64) {
 	var ceiling float64
 	ramping := false
 	switch {
+	case g.ramping && g.burstEstimate(now) > 0:
+		// The first 429 of a slow start: the limit from the answers
+		// accepted since the pace passed it (a lower bound too, when the
+		// last cut's bucket was empty).
+		ceiling = math.Min(g.rate, math.Max(est, g.burstEstimate(now)))
 	case est > 0:
 		ceiling = math.Min(est, g.rate)
 		if g.ramping {
@@ -273,15 +347,16 @@ func (g *group) cut429(now time.Time, max float64) {
 	case g.cutOwn && now.Sub(g.cut) < quick:
 		ceiling, ramping = g.rate*0.5/keep, true // still over right after a cut
 	default:
-		// The first 429, or one long after the last cut. The bucket's
-		// burst was spent: a second's accepted answers hold a second of
-		// the limit plus at most the burst (taken to be a second's worth).
+		// No record of the ramp: the bucket's burst was spent; a second's
+		// accepted answers hold a second of the limit plus at most the
+		// burst (taken to be a second's worth).
 		ceiling, ramping = g.rate/(1+g.overshoot(now)), true
 		if u := g.used(now); u >= minSamples && u/2 < ceiling {
 			ceiling, ramping = u/2, false
 		}
 	}
 	g.ceiling, g.ramping = ceiling, ramping
+	g.ramp = g.ramp[:0] // the bucket is empty now: no burst to estimate from
 	g.markCut(now)
 	g.cutOwn = true
 	g.setRate(now, keep*ceiling, max)
@@ -337,14 +412,22 @@ func (g *group) raise(now time.Time, p *Pacer) {
 	r := g.rate
 	switch {
 	case g.ramping:
+		g.peers = 0
+		for _, h := range p.groups {
+			if h != g && h.ramping {
+				g.peers += h.rate * h.lat
+			}
+		}
 		r *= math.Min(2, math.Exp(g.growth(now)*dt.Seconds()))
+		g.noteRamp(now, g.rate)
 		defer g.void() // bookings at the old pace come too late now
 	case g.rate < 0.9*keep*g.ceiling:
 		r = math.Min(keep*g.ceiling, r*1.1) // back after a coordinated or 5xx cut
 	default:
 		r *= 1 + g.growth(now)*dt.Seconds()
-		if g.ceiling > 0 && r >= probeAt*g.ceiling {
+		if g.ceiling > 0 && r >= probeAt*g.ceiling && p.overCoupled(g, r) {
 			g.ramping = true // over the estimate without a 429: the limit rose
+			g.startRamp(now)
 		}
 	}
 	g.setRate(now, r, p.Max)
@@ -356,4 +439,26 @@ func (g *group) setRate(_ time.Time, r, max float64) {
 		r = math.Min(r, max)
 	}
 	g.rate = math.Max(minRate, r)
+}
+
+// overCoupled reports whether g, at the pace r, takes the families it
+// shares the server's bucket with over their estimates together (always
+// true for a family that shares it with none): one family's share rising
+// as another's falls is no sign that the limit rose.
+func (p *Pacer) overCoupled(g *group, r float64) bool {
+	if !g.coupled {
+		return true
+	}
+	rate, ceiling := r, g.ceiling
+	for _, h := range p.groups {
+		if h != g && h.coupled {
+			rate += h.rate
+			if h.ceiling > 0 {
+				ceiling += h.ceiling
+			} else {
+				ceiling += h.rate
+			}
+		}
+	}
+	return rate >= probeAt*ceiling
 }

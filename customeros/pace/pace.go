@@ -11,29 +11,42 @@
 //   - start: StartRate (2 req/s), then a slow start that doubles the pace
 //     every 250 ms while requests succeed and the pace is used (the requests
 //     sent in the step came within 80 % of it), so it never runs ahead of
-//     what the callers ask for. The doubling slows as the requests in flight grow, so that the excess
-//     a server's burst hides, and the 429s it costs once the burst is spent,
+//     what the callers ask for. The doubling slows as the requests in
+//     flight grow (this family's and those of the other families in a slow
+//     start, which may share the server's bucket), so that the excess a
+//     server's burst hides, and the 429s it costs once the burst is spent,
 //     stay a handful.
+//   - first cut: the first 429 of a slow start means the bucket, full
+//     while the pace was under the limit, is empty. Taking its burst to be a
+//     second of the limit, the answers accepted since the pace passed the
+//     limit are the limit times one second more than the time since; the
+//     estimate is the upper end of what that allows (the next 429, at an
+//     empty bucket, corrects it exactly), and the pace is cut to 99 % of it.
 //   - cut: a 429 means the server's bucket is empty. The accepted rate
 //     between the previous 429 cut and this one (both moments the bucket
-//     was empty) is the limit; the pace is cut to 97 % of it. Without such
-//     an estimate (the first 429, or too few answers since the last cut),
-//     the pace is cut by the largest excess its growth could have hidden
-//     (or to half the answers accepted in the last second, if lower), and
-//     halved when the 429 follows a cut within a second (still over).
-//     429s that answer requests sent before the cut do not cut again.
+//     was empty) is the limit; the pace is cut to 99 % of it. Without such
+//     an estimate (too few answers since the last cut, no record of the
+//     slow start) the pace is cut by the largest excess its growth could
+//     have hidden (or to half the answers accepted in the last second, if
+//     lower), and halved when the 429 follows a cut within a second (still
+//     over). 429s that answer requests sent before the cut do not cut
+//     again.
 //   - hold and climb: after a cut the pace climbs by a fraction of itself
-//     that grows with the time since the cut (0.1 % per second per second
-//     at 2 req/s, 2 % from 40 req/s), so it touches the limit every few seconds at high paces and every 15 to
-//     20 s at a few requests per second.
-//   - probe: once it is 10 % above the last estimate without a 429, the
-//     limit has been raised; the pace goes back to the slow start.
+//     that grows with the time since the cut (0.02 % per second per second
+//     at 2 req/s, 0.25 % at 10, 1 % from 20), so it touches the limit every
+//     few seconds at high paces and every 20 to 30 s at a few requests per
+//     second.
+//   - probe: once it is 5 % above the last estimate without a 429, the
+//     limit has been raised; the pace goes back to the slow start. Families
+//     that share a bucket probe when they are over their estimates
+//     together, not when one's share rises as another's falls.
 //   - pause: a Retry-After longer than PauseAfter (seconds or HTTP-date,
 //     parsed by the client) holds the whole family until then.
 //
 // When families share the server's bucket, a 429 in one cuts the others
 // that have had 429s of their own in the last CoupleWindow (a coordinated
-// cut), so they do not take turns overshooting. A family that never gets
+// cut), so they do not take turns overshooting; such families are
+// coupled from then on (see probe). A family that never gets
 // 429s is never cut by another's, so with one bucket per endpoint each
 // family reaches its own limit.
 //
@@ -64,21 +77,23 @@ const (
 // Tuning (see the package documentation).
 const (
 	step      = 250 * time.Millisecond // how often a pace may rise
-	maxGrowth = 2.772588722239781      // ln 4 per second: ×2 per step
-	inflightK = 48.0                   // growth ≤ inflightK / in-flight² per second
+	maxGrowth = 2.772588722239781      // ln 16 per second: ×2 per step
+	inflightK = 24.0                   // growth ≤ inflightK / in-flight² per second
 	// The steady climb's acceleration, fraction per second per second since
-	// the cut: climbPerRate times the pace, within [minClimb,
-	// maxClimb] (0.1 %/s² at 2 req/s, 0.5 % at 10, 2 % from 40).
-	minClimb, maxClimb, climbPerRate = 0.001, 0.02, 0.0005
-	probeAt                          = 1.1                   // pace / estimate that starts probing again
-	keep                             = 0.97                  // fraction of the estimate kept after a cut
-	quick                            = time.Second           // a 429 this soon after a cut, without an estimate, halves
-	minSamples                       = 4                     // accepted answers an estimate needs
-	minRate                          = 0.1                   // the pace never goes below this
-	tolerance                        = 10 * time.Millisecond // burst the gate allows, in time
-	failCut                          = 0.75                  // factor after five 5xx or transport errors in a row
-	failsForCut                      = 5
-	latWeight                        = 0.1 // EWMA weight of one latency sample
+	// the cut: maxClimb from climbFull req/s, falling with the square of
+	// the pace below it, to minClimb (0.02 %/s² at 2 req/s, 0.25 % at 10,
+	// 1 % from 20): each touch of the limit is a larger share of the
+	// requests at low paces.
+	minClimb, maxClimb, climbFull = 0.0002, 0.01, 20.0
+	probeAt                       = 1.05                  // pace / estimate that starts probing again
+	keep                          = 0.99                  // fraction of the estimate kept after a cut
+	quick                         = time.Second           // a 429 this soon after a cut, without an estimate, halves
+	minSamples                    = 4                     // accepted answers an estimate needs
+	minRate                       = 0.1                   // the pace never goes below this
+	tolerance                     = 10 * time.Millisecond // burst the gate allows, in time
+	failCut                       = 0.75                  // factor after five 5xx or transport errors in a row
+	failsForCut                   = 5
+	latWeight                     = 0.1 // EWMA weight of one latency sample
 )
 
 // Clock tells the time and sleeps. Tests inject a fake one.
@@ -266,8 +281,11 @@ func (p *Pacer) throttled(g *group, now time.Time, retryAfter time.Duration) {
 		window = DefaultCoupleWindow
 	}
 	for _, h := range p.groups {
-		if h != g && !h.own429.IsZero() && now.Sub(h.own429) < window && !h.inShadow(now) {
-			h.coordinatedCut(now, p.Max)
+		if h != g && !h.own429.IsZero() && now.Sub(h.own429) < window {
+			g.coupled, h.coupled = true, true // 429s together: one bucket
+			if !h.inShadow(now) {
+				h.coordinatedCut(now, p.Max)
+			}
 		}
 	}
 }

@@ -151,6 +151,44 @@ func TestTransitions(t *testing.T) {
 			},
 		},
 		{
+			name: "cut: the first 429 of a slow start takes the limit from the burst it spent",
+			drive: func(h *harness) {
+				h.run(v, 1500*time.Millisecond)
+			},
+			check: func(t *testing.T, h *harness, before float64) {
+				g := h.group(v)
+				n, start := g.accepted, g.ramp[0].at
+				h.send(v, 429, 0)
+				// At least the answers over (1 s + the whole ramp): the
+				// oldest point of the record always qualifies.
+				low := float64(n) / (1 + h.clk.now.Sub(start).Seconds())
+				if g.ramping || g.ceiling < low || g.ceiling > before {
+					t.Errorf("estimate %.1f (ramping %v), want steady in [%.1f, %.1f]", g.ceiling, g.ramping, low, before)
+				}
+				if math.Abs(g.rate-keep*g.ceiling) > 0.01 {
+					t.Errorf("pace %.2f, want %.2f of the estimate %.2f", g.rate, keep, g.ceiling)
+				}
+				if len(g.ramp) != 0 {
+					t.Errorf("ramp record kept after the cut: %d points", len(g.ramp))
+				}
+			},
+		},
+		{
+			name: "slow start: families starting together grow as one",
+			drive: func(h *harness) {
+				h.lat = 50 * time.Millisecond // enough in flight for the bound to bite
+				h.run(v, 2*time.Second)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				alone := g.growth(h.clk.now)
+				g.peers = 4 * g.rate * g.lat
+				if with := g.growth(h.clk.now); with >= alone {
+					t.Errorf("growth with peers in a slow start %.3f/s, want under %.3f/s alone", with, alone)
+				}
+			},
+		},
+		{
 			name: "hold: 429s answering requests sent before the cut do not cut again",
 			drive: func(h *harness) {
 				h.run(v, 1500*time.Millisecond)
@@ -189,14 +227,14 @@ func TestTransitions(t *testing.T) {
 			},
 			check: func(t *testing.T, h *harness, _ float64) {
 				g := h.group(v)
-				// 2 %/s² at this pace: about +9 % after 3 s, short of the probe.
+				// 1 %/s² at this pace: about +4.5 % after 3 s, short of the probe.
 				if g.rate <= 100 || g.rate >= probeAt*100 || g.ramping {
 					t.Errorf("pace 3 s after the cut = %.2f (ramping %v), want a slow climb above 100 and under %v", g.rate, g.ramping, probeAt*100)
 				}
 			},
 		},
 		{
-			name: "probe: 10 % over the estimate without a 429, slow start again",
+			name: "probe: 5 % over the estimate without a 429, slow start again",
 			drive: func(h *harness) {
 				h.run(v, 1500*time.Millisecond)
 				h.send(v, 429, 0)
@@ -366,6 +404,36 @@ func TestCoordinatedCut(t *testing.T) {
 	h.send(v, 429, 0)
 	if got := h.p.Limit(pe); got != personBefore {
 		t.Errorf("person pace %.1f after verify's 429 10 s after person's own, want %.1f", got, personBefore)
+	}
+}
+
+// TestCoupledProbe: a family that shares a bucket (429s together with
+// another) does not probe when its share rises while the other's falls;
+// it probes when the pair is over their estimates together.
+func TestCoupledProbe(t *testing.T) {
+	pe := customeros.EndpointPerson
+	h := newHarness(t)
+	for _, ep := range []customeros.Endpoint{v, pe} {
+		h.run(ep, time.Second)
+	}
+	h.send(pe, 429, 0)
+	h.send(v, 429, 0)
+	gv, gp := h.group(v), h.group(pe)
+	if !gv.coupled || !gp.coupled {
+		t.Fatalf("429s together did not couple the families")
+	}
+	gv.ceiling, gp.ceiling = 100, 100
+	gp.rate = 90 // person's share fell: verify may take it
+	if h.p.overCoupled(gv, probeAt*100) {
+		t.Errorf("verify at %.0f with person at 90 (estimates 100 each) counts as over the pair's limit", probeAt*100)
+	}
+	gp.rate = probeAt * 100
+	if !h.p.overCoupled(gv, probeAt*100) {
+		t.Errorf("both families %.0f over estimates of 100: want a probe", probeAt*100)
+	}
+	o := h.group(customeros.EndpointOrganization)
+	if !h.p.overCoupled(o, 1) {
+		t.Errorf("an uncoupled family is held back by others")
 	}
 }
 

@@ -77,12 +77,16 @@ type simSpec struct {
 	steps    []limitStep                     // applied to every bucket
 	duration time.Duration
 	seed     uint64
+	// react delays each Observe after the server's answer (the client's
+	// own scheduling on a loaded machine): the pace reacts that much later.
+	react time.Duration
 }
 
 // simResult counts answers per family.
 type simResult struct {
 	ok, throttled, first10 map[customeros.Endpoint]int
 	perSecond              map[customeros.Endpoint][][2]int
+	pace                   map[customeros.Endpoint][]float64 // the pace at the end of each second
 	pacer                  *Pacer
 }
 
@@ -146,10 +150,12 @@ func simulate(spec simSpec) simResult {
 		return b
 	}
 	res := simResult{ok: map[customeros.Endpoint]int{}, throttled: map[customeros.Endpoint]int{},
-		first10: map[customeros.Endpoint]int{}, perSecond: map[customeros.Endpoint][][2]int{}, pacer: p}
+		first10: map[customeros.Endpoint]int{}, perSecond: map[customeros.Endpoint][][2]int{},
+		pace: map[customeros.Endpoint][]float64{}, pacer: p}
 	nsec := int(spec.duration / time.Second)
 	for _, ep := range spec.families {
 		res.perSecond[ep] = make([][2]int, nsec+1)
+		res.pace[ep] = make([]float64, nsec+1)
 	}
 	type worker struct {
 		ep     customeros.Endpoint
@@ -193,7 +199,7 @@ func simulate(spec simSpec) simResult {
 		if !bucketOf(ws[w].ep).allow(at) {
 			ws[w].status = 429
 		}
-		push(at, w, evAnswer, 0)
+		push(at.Add(spec.react), w, evAnswer, 0)
 	}
 	for q.Len() > 0 {
 		ev := heap.Pop(q).(event)
@@ -234,6 +240,7 @@ func simulate(spec simSpec) simResult {
 			}
 			p.Observe(w.ep, o)
 			sec := int(ev.at.Sub(t0) / time.Second)
+			res.pace[w.ep][sec] = g.rate
 			if w.status == 200 {
 				res.ok[w.ep]++
 				res.perSecond[w.ep][sec][0]++
