@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/contactbatch/batch/customeros/pace"
 	"github.com/contactbatch/batch/internal/metrics"
 	"github.com/contactbatch/batch/internal/redact"
+	"github.com/contactbatch/batch/internal/shard"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/sources/csvsource"
 )
@@ -96,89 +98,234 @@ func (c *RunCmd) rejectsPath(state string) string {
 	return filepath.Join(state, "rejects.csv")
 }
 
-// run runs the job. Everything that can refuse it (flags, input, columns,
-// the output target) is checked before the first paid call, and a start
-// that fails leaves no state directory behind when it created one.
+// run runs the job, step by step. Everything that can refuse it (flags,
+// input, columns, the output target) is checked before the first paid call,
+// and a start that fails leaves no state directory behind when it created
+// one.
 func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
+	r, err := c.prepare(e)
+	if err != nil {
+		return err
+	}
+	if err := r.openState(ctx); err != nil {
+		return err
+	}
+	defer func() { r.close(err) }()
+	if err := r.identify(ctx); err != nil {
+		return err
+	}
+	if done, err := r.resume(ctx); err != nil || done {
+		return err
+	}
+	if err := r.lockOutput(ctx); err != nil {
+		return err
+	}
+	if err := r.openInput(ctx); err != nil {
+		return err
+	}
+	if err := r.openOutputs(ctx); err != nil {
+		return err
+	}
+	runner, err := r.newRunner(ctx)
+	if err != nil {
+		return err
+	}
+	r.started = true
+	w, err := r.watch(ctx, runner)
+	if err != nil {
+		return err
+	}
+	sum, runErr := runner.Run(ctx)
+	return r.report(w, sum, runErr)
+}
+
+// jobRun is one run of a job while RunCmd.run builds it: what each step
+// found or opened, for the steps after it. Its cleanups run in reverse order
+// when the run ends (close).
+type jobRun struct {
+	c *RunCmd
+	e *env
+
+	shard       shard.Spec
+	key, tenant string
+	verifyMode  string
+
+	state   string
+	created bool // this run created the state directory
+	// started is set once the run may pay: before that, a failed start
+	// removes the state directory it created (and the job's partial files).
+	started               bool
+	ownOutput, ownRejects bool // this run opened the output, the rejects file
+	finished              bool // the output is no longer this job's alone
+	discard               bool // set by close: a failed start is undone
+
+	ledger    *checkpoint.Ledger
+	fp        string
+	stdin     io.Reader
+	optJSON   []byte
+	identity  string
+	sinkJobID string
+	job       *checkpoint.Job
+	progress  pipeline.Progress
+	fresh     bool // no earlier run of the job
+
+	src      source
+	sink     pipeline.Sink
+	rejects  pipeline.RejectSink
+	cache    pipeline.Cache
+	client   *customeros.Client
+	outcomes *outcomeCounter
+	commits  chan struct{} // a commit happened: the recorder publishes figures
+
+	cleanups []func()
+}
+
+// onClose adds f to what close runs, before everything added so far.
+func (r *jobRun) onClose(f func()) { r.cleanups = append(r.cleanups, f) }
+
+// close ends the run with err, the error run returns: it undoes a failed
+// start (see started), then runs the cleanups in reverse order.
+func (r *jobRun) close(err error) {
+	r.discard = err != nil && !r.started && r.created
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+}
+
+// prepare checks the flags and picks the shard and API key; it touches
+// nothing on disk.
+func (c *RunCmd) prepare(e *env) (*jobRun, error) {
 	if c.Output == "" {
-		return usagef("--output is required")
+		return nil, usagef("--output is required")
 	}
 	shardSpec, err := c.spec(e.Getenv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.applyShard(shardSpec); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.checkAPIURL(e); err != nil {
-		return err
+		return nil, err
 	}
 	keys, err := c.apiKeys(e.Getenv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key, tenant := pickKey(keys, shardSpec)
 	e.secrets.setSecret(key)
 	if c.anyStage() && key == "" {
-		return usagef("no API key: set CUSTOMEROS_API_KEY or --api-key-file")
+		return nil, usagef("no API key: set CUSTOMEROS_API_KEY or --api-key-file")
 	}
+	verifyMode, err := c.checkRunFlags()
+	if err != nil {
+		return nil, err
+	}
+	return &jobRun{c: c, e: e, shard: shardSpec, key: key, tenant: tenant, verifyMode: verifyMode}, nil
+}
+
+// checkRunFlags checks the flags that only bound or tune the run, and
+// returns the verify mode to use.
+func (c *RunCmd) checkRunFlags() (string, error) {
 	if c.AttemptTimeout <= 0 {
-		return usagef("--attempt-timeout must be positive")
+		return "", usagef("--attempt-timeout must be positive")
 	}
 	if c.Workers < 1 {
-		return usagef("--workers must be at least 1")
+		return "", usagef("--workers must be at least 1")
 	}
 	verifyMode, err := c.resolveVerifyMode()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, err := parseTTL(c.CacheTTL); err != nil {
-		return err
+		return "", err
 	}
-	state := c.defaultState()
-	fi, statErr := os.Stat(state)
+	return verifyMode, nil
+}
+
+// openState opens (or creates) the state directory and its ledger, which
+// holds the state lock from here on.
+func (r *jobRun) openState(ctx context.Context) error {
+	r.state = r.c.defaultState()
+	fi, statErr := os.Stat(r.state)
 	if statErr == nil && !fi.IsDir() {
-		return usagef("state %s is a file, not a directory: give --state a directory", state)
+		return usagef("state %s is a file, not a directory: give --state a directory", r.state)
 	}
-	created := errors.Is(statErr, os.ErrNotExist)
-	// started is set once the run may pay: before that, a failed start
-	// removes the state directory it created (and the job's partial files).
-	started, ownOutput, ownRejects := false, false, false
-	discard := func() bool { return err != nil && !started && created }
-	ledger, err := checkpoint.Open(ctx, state)
+	r.created = errors.Is(statErr, os.ErrNotExist)
+	ledger, err := checkpoint.Open(ctx, r.state)
 	if err != nil {
 		if errors.Is(err, checkpoint.ErrLocked) {
 			return usagef("%w", err)
 		}
-		if created {
-			os.RemoveAll(state)
+		if r.created {
+			os.RemoveAll(r.state)
 		}
 		if errors.Is(err, checkpoint.ErrCorrupt) {
-			return fmt.Errorf("open state %s: %w\nbatch: nothing was changed; the state cannot be trusted, so the job will not restart from row 0 by itself: restore %s from a backup, or delete it (or use another --state) to start over", state, err, state)
+			return fmt.Errorf("open state %s: %w\nbatch: nothing was changed; the state cannot be trusted, so the job will not restart from row 0 by itself: restore %s from a backup, or delete it (or use another --state) to start over", r.state, err, r.state)
 		}
-		return fmt.Errorf("open state %s: %w", state, err)
+		return fmt.Errorf("open state %s: %w", r.state, err)
 	}
-	defer func() {
+	r.ledger = ledger
+	r.onClose(func() {
 		ledger.Close()
-		if discard() {
-			// Only the partial files this run created: another job's
-			// (refused by the output lock) stay.
-			if ownOutput && isLocalFile(c.Output) {
-				os.Remove(c.Output + ".partial")
-			}
-			if ownRejects {
-				os.Remove(c.rejectsPath(state) + ".partial")
-			}
-			if rerr := os.RemoveAll(state); rerr != nil {
-				e.log.Warn("remove state of a failed start", "state", state, "err", rerr)
-			}
-			if c.State == "" && !isLocalFile(c.Output) {
-				os.Remove(filepath.Dir(state)) // .batch-state, if no other job uses it
-			}
+		if r.discard {
+			r.removeFailedStart()
 		}
-	}()
+	})
+	return nil
+}
 
-	fp, stdin, err := fingerprint(ctx, c.Input, e.Stdin)
+// removeFailedStart removes the state directory of a failed start and
+// only the partial files this run created: another job's (refused by the
+// output lock) stay.
+func (r *jobRun) removeFailedStart() {
+	c := r.c
+	if r.ownOutput && isLocalFile(c.Output) {
+		os.Remove(c.Output + ".partial")
+	}
+	if r.ownRejects {
+		os.Remove(c.rejectsPath(r.state) + ".partial")
+	}
+	if rerr := os.RemoveAll(r.state); rerr != nil {
+		r.e.log.Warn("remove state of a failed start", "state", r.state, "err", rerr)
+	}
+	if c.State == "" && !isLocalFile(c.Output) {
+		os.Remove(filepath.Dir(r.state)) // .batch-state, if no other job uses it
+	}
+}
+
+// identify fingerprints the input, settles its dialect and derives the
+// job's identity from both and the options; then it records the run as
+// running, for `batch status`.
+func (r *jobRun) identify(ctx context.Context) error {
+	if err := r.readInputHead(ctx); err != nil {
+		return err
+	}
+	c := r.c
+	opts := c.options(r.verifyMode)
+	// The shards of one job share its output table and budget: the job id
+	// they share leaves the shard out (and names the output as given, with
+	// {shard}), the ledger's identity keeps it.
+	jobOpts := opts
+	jobOpts.Output = c.outputPattern
+	sinkOpts, _ := json.Marshal(jobOpts)
+	opts.Shard = r.shard.String()
+	r.optJSON, _ = json.Marshal(opts)
+	r.identity = jobIdentity(r.fp, r.optJSON)
+	r.sinkJobID = jobIdentity(r.fp, sinkOpts)
+	// The lock is held from here: say who holds it and since when, for
+	// `batch status` (the recorder keeps the record fresh once running).
+	running := filepath.Join(r.state, runningFile)
+	writeJSONAtomic(running, newRunRecord(r.identity, r.e.args, time.Now()))
+	r.onClose(func() { os.Remove(running) })
+	return nil
+}
+
+// readInputHead fingerprints the input and settles the dialect it is read
+// in: the stored one on a resume, else detected from its head.
+func (r *jobRun) readInputHead(ctx context.Context) error {
+	c := r.c
+	fp, stdin, err := fingerprint(ctx, c.Input, r.e.Stdin)
 	if err != nil {
 		if isUsage(err) || errors.Is(err, pipeline.ErrStopped) {
 			return err // a usage error, or the input's storage is down: a resumable stop
@@ -188,184 +335,228 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 		}
 		return fmt.Errorf("input %s: %w", c.Input, err)
 	}
+	r.fp = fp
 	force, err := c.forcedDialect()
 	if err != nil {
 		return err
 	}
-	if d, ok := storedDialect(ctx, ledger, fp, force); ok {
+	if d, ok := storedDialect(ctx, r.ledger, fp, force); ok {
 		c.dialect = d // a resume reads the input as its first run did, without a GET of its head
 	} else if c.dialect, stdin, err = detectDialect(ctx, c.Input, stdin, force); err != nil {
 		return err
 	}
-	logDialect(e, c.dialect)
-	opts := c.options(verifyMode)
-	// The shards of one job share its output table and budget: the job id
-	// they share leaves the shard out (and names the output as given, with
-	// {shard}), the ledger's identity keeps it.
-	jobOpts := opts
-	jobOpts.Output = c.outputPattern
-	sinkOpts, _ := json.Marshal(jobOpts)
-	opts.Shard = shardSpec.String()
-	optJSON, _ := json.Marshal(opts)
-	identity := jobIdentity(fp, optJSON)
-	sinkJobID := jobIdentity(fp, sinkOpts)
-	// The lock is held from here: say who holds it and since when, for
-	// `batch status` (the recorder keeps the record fresh once running).
-	writeJSONAtomic(filepath.Join(state, runningFile), newRunRecord(identity, e.args, time.Now()))
-	defer os.Remove(filepath.Join(state, runningFile))
+	r.stdin = stdin
+	logDialect(r.e, c.dialect)
+	return nil
+}
 
-	job, progress, done, err := c.resumePoint(ctx, e, ledger, state, identity, fp)
-	if err != nil || done {
-		return err
-	}
+// resume reads where the job goes on from (see resumePoint); done reports
+// a finished job with nothing to retry.
+func (r *jobRun) resume(ctx context.Context) (done bool, err error) {
+	r.job, r.progress, done, err = r.c.resumePoint(ctx, r.e, r.ledger, r.state, r.identity, r.fp)
+	return done, err
+}
 
-	olock, err := lockOutput(ctx, c.Output, state)
+// lockOutput ties the output to the job until the run ends; the lock is
+// given up when the job finished or its start failed.
+func (r *jobRun) lockOutput(ctx context.Context) error {
+	olock, err := lockOutput(ctx, r.c.Output, r.state)
 	if err != nil {
 		return err
 	}
-	finished := false
 	if olock != nil {
-		defer func() { olock.Release(finished || discard()) }()
+		r.onClose(func() { olock.Release(r.finished || r.discard) })
 	}
+	return nil
+}
 
-	checker := contact.NewChecker()
+// openInput opens the input at the resume cursor, checks that it holds the
+// columns the stages need, and starts a fresh job in the ledger.
+func (r *jobRun) openInput(ctx context.Context) error {
+	c := r.c
 	var header []string
-	if job != nil {
-		header = job.Header
+	if r.job != nil {
+		header = r.job.Header
 	}
-	src, err := c.openInput(ctx, stdin, c.dialect, progress.Cursor, header)
+	src, err := c.openInput(ctx, r.stdin, c.dialect, r.progress.Cursor, header)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	r.src = src
+	r.onClose(func() { src.Close() })
 	if err := checkStages(&c.JobFlags, src.Header(), src.Mapping()); err != nil {
 		return err
 	}
-	if !e.quiet {
-		noteLocalOnly(e.Stderr, &c.JobFlags)
+	if !r.e.quiet {
+		noteLocalOnly(r.e.Stderr, &c.JobFlags)
 	}
-	fresh := job == nil
-	if job == nil {
-		job = &checkpoint.Job{Identity: identity, Input: c.Input, Fingerprint: fp, Options: optJSON, Header: src.Header(), CreatedAt: time.Now().UTC()}
-		if err := ledger.Start(ctx, *job); err != nil {
+	r.fresh = r.job == nil
+	if r.fresh {
+		r.job = &checkpoint.Job{Identity: r.identity, Input: c.Input, Fingerprint: r.fp, Options: r.optJSON, Header: src.Header(), CreatedAt: time.Now().UTC()}
+		if err := r.ledger.Start(ctx, *r.job); err != nil {
 			return fmt.Errorf("start job: %w", err)
 		}
 	}
+	return nil
+}
 
-	stages := c.stages()
-	schema := pipeline.ResultSchema(src.Header(), stages)
-	sink, err := openSink(ctx, c, state, sinkJobID, schema, pipeline.Position(progress.SinkPos))
+// openOutputs opens the output and the rejects file at the committed
+// positions, and the cache unless --no-cache.
+func (r *jobRun) openOutputs(ctx context.Context) error {
+	c := r.c
+	schema := pipeline.ResultSchema(r.src.Header(), c.stages())
+	sink, err := openSink(ctx, c, r.state, r.sinkJobID, schema, pipeline.Position(r.progress.SinkPos))
 	if err != nil {
 		return err
 	}
-	ownOutput = true
-	defer sink.Release() // a no-op once the run published it
-	rejects, err := openRejects(c.rejectsPath(state), pipeline.Position(progress.RejectPos))
+	r.sink, r.ownOutput = sink, true
+	r.onClose(func() { sink.Release() }) // a no-op once the run published it
+	rejects, err := openRejects(c.rejectsPath(r.state), pipeline.Position(r.progress.RejectPos))
 	if err != nil {
 		return err
 	}
-	ownRejects = true
-	defer rejects.Release()
+	r.rejects, r.ownRejects = rejects, true
+	r.onClose(func() { rejects.Release() })
+	if c.NoCache {
+		return nil
+	}
+	cc, err := openCache(ctx, &c.JobFlags, true)
+	if err != nil {
+		return err
+	}
+	r.onClose(func() { cc.Close() })
+	r.cache = cc.ForRun(cacheScope(&c.JobFlags, r.tenant))
+	return nil
+}
 
-	var cache pipeline.Cache
-	if !c.NoCache {
-		cc, err := openCache(ctx, &c.JobFlags, true)
+// newRunner builds the API client and the pipeline runner over what the
+// earlier steps opened, with the shared budget when the cache is shared.
+func (r *jobRun) newRunner(ctx context.Context) (*pipeline.Runner, error) {
+	c := r.c
+	pacer := pace.New(shardRate(c.Rate, r.shard))
+	r.client = customeros.New(c.APIURL, r.key)
+	r.outcomes = &outcomeCounter{next: pacer}
+	r.client.Pacer = r.outcomes
+	r.client.ReturnThrottled = true // the runner reschedules 429s without holding a worker
+	r.client.Logger = r.e.log
+	r.client.AttemptTimeout = c.AttemptTimeout
+
+	r.commits = make(chan struct{}, 1)
+	cfg := r.config()
+	if c.MaxCalls > 0 && !c.NoCache && isPostgres(c.Cache) {
+		// With a shared cache, --max-calls is the whole job's budget,
+		// shared by its shards and runs.
+		b, err := checkpoint.OpenPGBudget(ctx, c.Cache, r.sinkJobID, c.MaxCalls)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("open shared budget: %w", err)
 		}
-		defer cc.Close()
-		cache = cc.ForRun(cacheScope(&c.JobFlags, tenant))
+		r.onClose(func() { b.Close() })
+		cfg.BudgetPool = b
 	}
+	return pipeline.New(cfg)
+}
 
-	pacer := pace.New(shardRate(c.Rate, shardSpec))
-	client := customeros.New(c.APIURL, key)
-	outcomes := &outcomeCounter{next: pacer}
-	client.Pacer = outcomes
-	client.ReturnThrottled = true // the runner reschedules 429s without holding a worker
-	client.Logger = e.log
-	client.AttemptTimeout = c.AttemptTimeout
-
-	commits := make(chan struct{}, 1) // a commit happened: the recorder publishes figures
+// config is the pipeline's configuration for this run.
+func (r *jobRun) config() pipeline.Config {
+	c, p := r.c, r.progress
 	cfg := pipeline.Config{
-		Source: src, Sink: sink, Rejects: rejects,
-		Ledger: commitHook{ledger, commits}, Cache: cache, API: client, Checker: checker,
-		Stages: stages, IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
-		Refresh: c.Refresh, VerifyMode: pipeline.VerifyMode(verifyMode), BulkSize: c.BulkSize,
+		Source: r.src, Sink: r.sink, Rejects: r.rejects,
+		Ledger: commitHook{r.ledger, r.commits}, Cache: r.cache, API: r.client, Checker: contact.NewChecker(),
+		Stages: c.stages(), IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
+		Refresh: c.Refresh, VerifyMode: pipeline.VerifyMode(r.verifyMode), BulkSize: c.BulkSize,
 		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,
-		Fresh:  fresh,
+		Fresh:  r.fresh,
 		Nested: wantsNested(c.Output),
-		Shard:  shardSpec,
+		Shard:  r.shard,
 		Resume: pipeline.Progress{
-			Seq: progress.Seq, Cursor: progress.Cursor,
-			SinkPos: pipeline.Position(progress.SinkPos), RejectPos: pipeline.Position(progress.RejectPos),
-			Counters: progress.Counters,
+			Seq: p.Seq, Cursor: p.Cursor,
+			SinkPos: pipeline.Position(p.SinkPos), RejectPos: pipeline.Position(p.RejectPos),
+			Counters: p.Counters,
 		},
 		Breaker: &customeros.Breaker{URL: redact.URL(c.APIURL)},
-		Logger:  e.log,
+		Logger:  r.e.log,
 	}
 	if c.CheckMX {
 		cfg.MX = contact.NewMXChecker()
 	}
-	if c.MaxCalls > 0 && !c.NoCache && isPostgres(c.Cache) {
-		// With a shared cache, --max-calls is the whole job's budget,
-		// shared by its shards and runs.
-		b, err := checkpoint.OpenPGBudget(ctx, c.Cache, sinkJobID, c.MaxCalls)
-		if err != nil {
-			return fmt.Errorf("open shared budget: %w", err)
-		}
-		defer b.Close()
-		cfg.BudgetPool = b
-	}
-	runner, err := pipeline.New(cfg)
-	if err != nil {
-		return err
-	}
-	started = true
-	probe := newProbe(runner, client.Stats, src, progress.Seq, 0, c.MaxCalls)
-	mode := c.Progress
-	if e.json && mode != "none" {
-		mode = "log" // a terminal line is not JSON
-	}
-	rec := newRecorder(state, identity, e.args, probe, outcomes, commits)
-	if prev, _ := loadRuns(state, identity); len(prev) > 0 {
-		for _, r := range prev {
-			if r.Status == "finished" && r.EndedAt != nil {
-				rec.lastSuccess = *r.EndedAt
+	return cfg
+}
+
+// watchers are what follow a run while it goes: the probe the progress
+// display and the recorder read, the recorder of the run's history, and the
+// display.
+type watchers struct {
+	probe   *probe
+	rec     *recorder
+	display display
+}
+
+// watch starts the recorder (with the metrics file and endpoint) and the
+// progress display over runner.
+func (r *jobRun) watch(ctx context.Context, runner *pipeline.Runner) (*watchers, error) {
+	c, e := r.c, r.e
+	probe := newProbe(runner, r.client.Stats, r.src, r.progress.Seq, 0, c.MaxCalls)
+	rec := newRecorder(r.state, r.identity, e.args, probe, r.outcomes, r.commits)
+	if prev, _ := loadRuns(r.state, r.identity); len(prev) > 0 {
+		for _, run := range prev {
+			if run.Status == "finished" && run.EndedAt != nil {
+				rec.lastSuccess = *run.EndedAt
 			}
 		}
 	}
 	recTick := time.NewTicker(time.Second)
-	defer recTick.Stop()
-	if c.MetricsFile != "" || c.MetricsAddr != "" {
-		pub := metrics.New(rec.metricValues)
-		if c.MetricsFile != "" {
-			write := func() {
-				if err := pub.WriteFile(c.MetricsFile); err != nil {
-					e.log.Warn("write metrics", "err", err)
-				}
-			}
-			rec.onCommit = append(rec.onCommit, write)
-		}
-		if c.MetricsAddr != "" {
-			addr, stop, err := pub.Serve(ctx, c.MetricsAddr)
-			if err != nil {
-				return usagef("--metrics-addr %s: %w", c.MetricsAddr, err)
-			}
-			defer stop()
-			e.log.Info("metrics listening", "url", "http://"+addr+"/metrics")
-		}
+	r.onClose(recTick.Stop)
+	if err := r.publishMetrics(ctx, rec); err != nil {
+		return nil, err
 	}
 	rec.start(recTick.C)
-	display := startProgress(e, mode, probe)
-	sum, runErr := runner.Run(ctx)
-	rep := newReport(c, state, sum, client.Stats(), runErr)
-	display.stop(probe.final(rep.Status, sum))
-	runs, err := rec.finish(rep.Status, rep.Error, probe.finalState(rep.Status, sum))
+	mode := c.Progress
+	if e.json && mode != "none" {
+		mode = "log" // a terminal line is not JSON
+	}
+	return &watchers{probe: probe, rec: rec, display: startProgress(e, mode, probe)}, nil
+}
+
+// publishMetrics writes the metrics file at each commit and serves the
+// metrics endpoint until the run ends, as the flags ask.
+func (r *jobRun) publishMetrics(ctx context.Context, rec *recorder) error {
+	c, e := r.c, r.e
+	if c.MetricsFile == "" && c.MetricsAddr == "" {
+		return nil
+	}
+	pub := metrics.New(rec.metricValues)
+	if c.MetricsFile != "" {
+		write := func() {
+			if err := pub.WriteFile(c.MetricsFile); err != nil {
+				e.log.Warn("write metrics", "err", err)
+			}
+		}
+		rec.onCommit = append(rec.onCommit, write)
+	}
+	if c.MetricsAddr != "" {
+		addr, stop, err := pub.Serve(ctx, c.MetricsAddr)
+		if err != nil {
+			return usagef("--metrics-addr %s: %w", c.MetricsAddr, err)
+		}
+		r.onClose(stop)
+		e.log.Info("metrics listening", "url", "http://"+addr+"/metrics")
+	}
+	return nil
+}
+
+// report ends the run's display and history, writes report.json and the
+// summary, and returns the run's exit error: runErr, or a retryableError
+// when the job finished with retryable rows.
+func (r *jobRun) report(w *watchers, sum pipeline.Summary, runErr error) error {
+	c, e := r.c, r.e
+	rep := newReport(c, r.state, sum, r.client.Stats(), runErr)
+	w.display.stop(w.probe.final(rep.Status, sum))
+	runs, err := w.rec.finish(rep.Status, rep.Error, w.probe.finalState(rep.Status, sum))
 	if err != nil {
 		e.log.Warn("write run history", "err", err)
 	}
-	rep.addJob(job, stages, c.rejectsPath(state), sum, runs)
-	if err := rep.write(c.reportPath(state)); err != nil {
+	rep.addJob(r.job, c.stages(), c.rejectsPath(r.state), sum, runs)
+	if err := rep.write(c.reportPath(r.state)); err != nil {
 		e.log.Warn("write report", "err", err)
 	}
 	switch {
@@ -378,7 +569,7 @@ func (c *RunCmd) run(ctx context.Context, e *env) (err error) {
 		if n := pipeline.RetryableRows(sum.Counters); n > 0 {
 			return &retryableError{errors: sum.Counters["rows_"+pipeline.RowFailed], pending: sum.Counters["rows_"+pipeline.RowPending]}
 		}
-		finished = true // the output is no longer this job's alone
+		r.finished = true
 	}
 	return runErr
 }
