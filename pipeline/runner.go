@@ -223,41 +223,85 @@ func (r *Runner) Schema() Schema { return ResultSchema(r.cfg.Source.Header(), r.
 // matching ErrStopped.
 func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	start := time.Now()
-	defer func() {
-		if err := r.budget.Close(context.WithoutCancel(ctx)); err != nil {
-			r.cfg.Logger.Warn("give back unused calls", "err", err)
-		}
-	}()
+	defer r.giveBackCalls(ctx)
 	// Work keeps going for a grace period after ctx is cancelled so that
 	// calls already paid for are recorded.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	g, gctx := errgroup.WithContext(work)
-
-	go func() {
-		select {
-		case <-ctx.Done():
-			r.budget.Stop(context.Cause(ctx))
-		case <-gctx.Done():
-			return
-		}
-		select {
-		case <-time.After(r.cfg.Grace):
-			cancelWork()
-		case <-gctx.Done():
-		}
-	}()
+	go r.stopOnCancel(ctx, gctx, cancelWork)
 
 	if err := r.engine.Restore(gctx); err != nil {
 		return Summary{}, err
 	}
+	var finished bool
+	r.startStages(gctx, g, cancelWork, &finished)
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return r.summary(start), err
+	}
+	if !finished {
+		return r.summary(start), r.stopError()
+	}
+	err := r.publish(context.WithoutCancel(ctx))
+	return r.summary(start), err
+}
 
-	// The stages, each closing what it sends on (the errgroup pipeline
-	// pattern): the reader closes rows; the planners and the engine feed
-	// ready, closed when all of them have returned; the writer ends when
-	// ready is closed.
+// giveBackCalls returns the calls the run reserved and did not make to a
+// shared budget.
+func (r *Runner) giveBackCalls(ctx context.Context) {
+	if err := r.budget.Close(context.WithoutCancel(ctx)); err != nil {
+		r.cfg.Logger.Warn("give back unused calls", "err", err)
+	}
+}
+
+// stopOnCancel stops the run when ctx is cancelled (no new paid call), and
+// cancels the work cfg.Grace later; it returns when the stages (work) end.
+func (r *Runner) stopOnCancel(ctx, work context.Context, cancelWork context.CancelFunc) {
+	select {
+	case <-ctx.Done():
+		r.budget.Stop(context.Cause(ctx))
+	case <-work.Done():
+		return
+	}
+	select {
+	case <-time.After(r.cfg.Grace):
+		cancelWork()
+	case <-work.Done():
+	}
+}
+
+// startStages starts the stages in g, each closing what it sends on (the
+// errgroup pipeline pattern): the reader closes rows; the planners and the
+// engine feed ready, closed when all of them have returned; the writer ends
+// when ready is closed, and sets *finished when it wrote the whole input.
+func (r *Runner) startStages(ctx context.Context, g *errgroup.Group, cancelWork context.CancelFunc, finished *bool) {
 	rows := make(chan *record, rowBuffer)
-	g.Go(func() error { return r.read(gctx, rows) })
+	g.Go(func() error { return r.read(ctx, rows) })
+	planning := r.startPlanners(ctx, g, rows)
+	engineDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(engineDone)
+		return r.engine.Run(ctx)
+	})
+	g.Go(func() error {
+		planning.Wait()
+		r.engine.InputDone()
+		<-engineDone
+		close(r.ready)
+		return nil
+	})
+	g.Go(func() error {
+		defer cancelWork() // nothing is left to wait for once the writer returns
+		var err error
+		*finished, err = r.write(ctx)
+		return err
+	})
+}
+
+// startPlanners starts the planners over rows in g: one, or cfg.Workers
+// when planning waits for DNS (--check-mx). The WaitGroup is done when all
+// of them have returned.
+func (r *Runner) startPlanners(ctx context.Context, g *errgroup.Group, rows <-chan *record) *sync.WaitGroup {
 	planners := 1
 	if r.cfg.MX != nil {
 		planners = r.cfg.Workers // planning waits for DNS: plan rows concurrently
@@ -267,52 +311,37 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		planning.Add(1)
 		g.Go(func() error {
 			defer planning.Done()
-			r.planRows(gctx, rows)
+			r.planRows(ctx, rows)
 			return nil
 		})
 	}
-	engineDone := make(chan struct{})
-	g.Go(func() error {
-		defer close(engineDone)
-		return r.engine.Run(gctx)
-	})
-	g.Go(func() error {
-		planning.Wait()
-		r.engine.InputDone()
-		<-engineDone
-		close(r.ready)
-		return nil
-	})
-	var finished bool
-	g.Go(func() error {
-		defer cancelWork() // nothing is left to wait for once the writer returns
-		var err error
-		finished, err = r.write(gctx)
-		return err
-	})
-	err := g.Wait()
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return r.summary(start), err
+	return &planning
+}
+
+// stopError is the resumable stop of a run that did not write its whole
+// input: the budget's cause (a signal, 401, 402, the budget...) or, without
+// one, context.Canceled.
+func (r *Runner) stopError() error {
+	cause := error(context.Canceled)
+	if c := r.budget.Cause(); c != nil {
+		cause = c
 	}
-	if !finished {
-		cause := error(context.Canceled)
-		if c := r.budget.Cause(); c != nil {
-			cause = c
-		}
-		return r.summary(start), &StopError{Cause: cause}
+	return &StopError{Cause: cause}
+}
+
+// publish closes (publishes) the rejects and the output, then commits the
+// job as finished.
+func (r *Runner) publish(ctx context.Context) error {
+	if err := r.cfg.Rejects.Close(ctx); err != nil {
+		return fmt.Errorf("close rejects: %w", err)
 	}
-	// Publish, then mark the job finished.
-	closeCtx := context.WithoutCancel(ctx)
-	if err := r.cfg.Rejects.Close(closeCtx); err != nil {
-		return r.summary(start), fmt.Errorf("close rejects: %w", err)
+	if err := r.cfg.Sink.Close(ctx); err != nil {
+		return fmt.Errorf("close output: %w", err)
 	}
-	if err := r.cfg.Sink.Close(closeCtx); err != nil {
-		return r.summary(start), fmt.Errorf("close output: %w", err)
+	if err := r.cfg.Ledger.Commit(ctx, r.progress(true)); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
-	if err := r.cfg.Ledger.Commit(closeCtx, r.progress(true)); err != nil {
-		return r.summary(start), fmt.Errorf("commit: %w", err)
-	}
-	return r.summary(start), nil
+	return nil
 }
 
 // rowBuffer is the number of read rows waiting for a planner.
