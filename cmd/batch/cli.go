@@ -77,6 +77,7 @@ type RunCmd struct {
 	State          string        `help:"State directory (ledger, lock, report). Default: <output>.state beside a file output, else .batch-state/<job hash>." type:"path"`
 	Rejects        string        `help:"Reject file (CSV: line, origin, reason, raw). Default: <output>.rejects.csv beside a file output, else in the state directory." type:"path"`
 	Report         string        `help:"JSON report file. Default: report.json in the state directory." type:"path"`
+	ReportHTML     string        `help:"HTML report (one self-contained page, no network: charts of verdicts, rows, spend and savings, calls and 429s over time, top domains, reject reasons, run history), written with report.json. Default: report.html in the state directory." type:"path" name:"report-html"`
 	Restart        bool          `help:"Discard the job's state (and its unfinished output) and start over; needed when the input or the options changed."`
 	Workers        int           `help:"Concurrent calls per API stage." default:"16" short:"w"`
 	Rate           float64       `help:"Requests per second per endpoint (0: as fast as the API accepts); a sharded run divides it among the shards." default:"0"`

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/internal/htmlreport"
 	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
 )
@@ -71,6 +74,46 @@ func newReport(c *RunCmd, state string, s pipeline.Summary, st customeros.Stats,
 
 // write stores the report atomically (temp file, rename), mode 0600.
 func (r *report) write(path string) error { return writeJSONAtomic(path, r) }
+
+// writeReports completes the report with the job's top domains (saving
+// their counts in state) and reject reasons, then writes report.json and
+// the HTML page built from it. A report that cannot be written is a
+// warning: the run's outcome stands.
+func (c *RunCmd) writeReports(e *env, state string, r *report, dom *domainCounts) {
+	if err := dom.save(state, r.RowsCommitted); err != nil {
+		e.log.Warn("write domain counts", "err", err)
+	}
+	r.TopDomains, r.TopDomainsComplete = dom.top(topDomains), dom.complete
+	reasons, err := readRejectReasons(r.jobReport.Rejects)
+	if err != nil {
+		e.log.Warn("read rejects for the report", "err", err)
+	}
+	r.RejectReasons = reasons
+	if r.RejectReasons == nil {
+		r.RejectReasons = []rejectReason{}
+	}
+	if err := r.write(c.reportPath(state)); err != nil {
+		e.log.Warn("write report", "err", err)
+	}
+	b, err := json.Marshal(r)
+	if err == nil {
+		var page *htmlreport.Report
+		if page, err = htmlreport.Parse(b); err == nil {
+			err = htmlreport.WriteFile(c.reportHTMLPath(state), page)
+		}
+	}
+	if err != nil {
+		e.log.Warn("write HTML report", "err", err)
+	}
+}
+
+// reportHTMLPath is --report-html, else report.html in the state directory.
+func (c *RunCmd) reportHTMLPath(state string) string {
+	if c.ReportHTML != "" {
+		return c.ReportHTML
+	}
+	return filepath.Join(state, "report.html")
+}
 
 // log writes the summary as one log record (for --log-format json).
 func (r *report) log(l *slog.Logger) {

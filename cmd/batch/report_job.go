@@ -29,6 +29,12 @@ type jobReport struct {
 	RetriesAll   int64            `json:"retries_in_all"`
 	HTTP429All   int64            `json:"http_429_in_all"`
 	Runs         []runRecord      `json:"runs"`
+	// TopDomains are the email domains with the most rows (all runs);
+	// TopDomainsComplete is false when a run crashed before recording
+	// its rows' domains.
+	TopDomains         []domainRows   `json:"top_domains"`
+	TopDomainsComplete bool           `json:"top_domains_complete"`
+	RejectReasons      []rejectReason `json:"reject_reasons"` // from the rejects file
 }
 
 // rowCounts are the job's rows by state. Final rows will not change on a

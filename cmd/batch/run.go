@@ -176,6 +176,7 @@ type jobRun struct {
 	client   *customeros.Client
 	outcomes *outcomeCounter
 	commits  chan struct{} // a commit happened: the recorder publishes figures
+	domains  *domainCounts // rows per email domain, for the report
 
 	cleanups []func()
 }
@@ -442,6 +443,7 @@ func (r *jobRun) newRunner(ctx context.Context) (*pipeline.Runner, error) {
 	r.client.AttemptTimeout = c.AttemptTimeout
 
 	r.commits = make(chan struct{}, 1)
+	r.domains = loadDomains(r.state, r.progress.Seq)
 	cfg := r.config()
 	if c.MaxCalls > 0 && !c.NoCache && isPostgres(c.Cache) {
 		// With a shared cache, --max-calls is the whole job's budget,
@@ -460,7 +462,7 @@ func (r *jobRun) newRunner(ctx context.Context) (*pipeline.Runner, error) {
 func (r *jobRun) config() pipeline.Config {
 	c, p := r.c, r.progress
 	cfg := pipeline.Config{
-		Source: r.src, Sink: r.sink, Rejects: r.rejects,
+		Source: r.src, Sink: r.domains.wrap(r.sink), Rejects: r.rejects,
 		Ledger: commitHook{r.ledger, r.commits}, Cache: r.cache, API: r.client, Checker: contact.NewChecker(),
 		Stages: c.stages(), IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
 		Refresh: c.Refresh, VerifyMode: pipeline.VerifyMode(r.verifyMode), BulkSize: c.BulkSize,
@@ -556,9 +558,7 @@ func (r *jobRun) report(w *watchers, sum pipeline.Summary, runErr error) error {
 		e.log.Warn("write run history", "err", err)
 	}
 	rep.addJob(r.job, c.stages(), c.rejectsPath(r.state), sum, runs)
-	if err := rep.write(c.reportPath(r.state)); err != nil {
-		e.log.Warn("write report", "err", err)
-	}
+	c.writeReports(e, r.state, rep, r.domains)
 	switch {
 	case e.json:
 		rep.log(e.log)
