@@ -16,6 +16,7 @@ import (
 
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -56,7 +57,7 @@ func buildCorpus(t *testing.T) corpus {
 		}
 	}
 	c.pending, _ = l.Pending(ctx)
-	c.progress = pipeline.Progress{Seq: 1500, Cursor: "off=99999", SinkPos: "123", Counters: map[string]int64{"ok": 1500}}
+	c.progress = pipeline.Progress{Seq: 1500, Cursor: "off=99999", SinkPos: "123", Counters: map[counter.Name]int64{"ok": 1500}}
 	if err := l.Commit(ctx, c.progress); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -71,7 +72,7 @@ func TestJobAndProgress(t *testing.T) {
 	if p, err := l.Progress(ctx); err != nil || !cmp.Equal(p, pipeline.Progress{}) {
 		t.Fatalf("Progress() on a new job = %+v, %v, want zero", p, err)
 	}
-	want := pipeline.Progress{Seq: 42, Cursor: "off=1234", SinkPos: "s", RejectPos: "r", Counters: map[string]int64{"ok": 40, "invalid": 2}, UpdatedAt: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
+	want := pipeline.Progress{Seq: 42, Cursor: "off=1234", SinkPos: "s", RejectPos: "r", Counters: map[counter.Name]int64{"ok": 40, "invalid": 2}, UpdatedAt: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
 	if err := l.Commit(ctx, want); err != nil {
 		t.Fatal(err)
 	}

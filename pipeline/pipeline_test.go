@@ -293,7 +293,7 @@ func TestBulkVerifyJoinsResults(t *testing.T) {
 	}
 	var verdicts int64
 	for k, v := range sum.Counters {
-		if strings.HasPrefix(k, "verdict_") {
+		if strings.HasPrefix(string(k), "verdict_") {
 			verdicts += v
 		}
 	}

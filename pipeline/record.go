@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/contactbatch/batch/pipeline/counter"
 	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
@@ -48,7 +49,7 @@ type Progress struct {
 	// SinkPos and RejectPos are the sinks' commit positions.
 	SinkPos, RejectPos Position
 	// Counters are the run's counts (rows by state, calls, cache hits, …).
-	Counters map[string]int64
+	Counters map[counter.Name]int64
 	// Finished is true once the whole input is written.
 	Finished bool
 	// UpdatedAt is when the progress was committed. The runner leaves it

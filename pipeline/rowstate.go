@@ -1,9 +1,8 @@
 package pipeline
 
 import (
-	"strings"
-
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // Row and stage states, written in row_status (the row) and in
@@ -63,8 +62,8 @@ func Worst(states ...string) string {
 
 // RetryableRows returns the number of rows a job's counters (Progress or
 // Summary) record as retryable: what a rerun of a finished job retries.
-func RetryableRows(counters map[string]int64) int64 {
-	return counters["rows_"+RowFailed] + counters["rows_"+RowPending]
+func RetryableRows(counters map[counter.Name]int64) int64 {
+	return counters[counter.Rows.Of(RowFailed)] + counters[counter.Rows.Of(RowPending)]
 }
 
 // lookupState is the state of one requested lookup stage; wanted false
@@ -135,8 +134,8 @@ func (st Stages) any() bool { return st.Verify || st.EnrichPerson || st.EnrichOr
 // verdict_*, person_*, org_*, calls_*, dedupe_hits, cache_hits) are counted
 // again from zero; the job's event counters (paid_*, polls, retries, …)
 // are kept.
-func RetryCounters(c map[string]int64) map[string]int64 {
-	out := make(map[string]int64, len(c))
+func RetryCounters(c map[counter.Name]int64) map[counter.Name]int64 {
+	out := make(map[counter.Name]int64, len(c))
 	for k, v := range c {
 		if !rowCounter(k) {
 			out[k] = v
@@ -147,11 +146,11 @@ func RetryCounters(c map[string]int64) map[string]int64 {
 
 // rowCounter reports whether counter name is counted per written row (see
 // Stats.countRow and Runner.emit).
-func rowCounter(name string) bool {
-	for _, p := range []string{"rows_", "verdict_", "person_", "org_", "calls_"} {
-		if strings.HasPrefix(name, p) {
+func rowCounter(name counter.Name) bool {
+	for _, f := range []counter.Family{counter.Rows, counter.Verdict, counter.Person, counter.Org, counter.Calls} {
+		if _, ok := f.Cut(name); ok {
 			return true
 		}
 	}
-	return name == "dedupe_hits" || name == "cache_hits"
+	return name == counter.DedupeHits || name == counter.CacheHits
 }

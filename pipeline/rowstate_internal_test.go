@@ -6,6 +6,7 @@ import (
 
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/counter"
 	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
@@ -33,7 +34,7 @@ func TestWorstAndRetryable(t *testing.T) {
 			t.Errorf("Retryable(%q) = %v", s, !want)
 		}
 	}
-	if n := RetryableRows(map[string]int64{"rows_ok": 5, "rows_error": 2, "rows_pending": 3, "rows_refused": 1}); n != 5 {
+	if n := RetryableRows(map[counter.Name]int64{"rows_ok": 5, "rows_error": 2, "rows_pending": 3, "rows_refused": 1}); n != 5 {
 		t.Errorf("RetryableRows = %d, want 5", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
 	"github.com/contactbatch/batch/internal/shard"
+	"github.com/contactbatch/batch/pipeline/counter"
 	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
@@ -555,11 +556,11 @@ func (r *Runner) write(ctx context.Context) (bool, error) {
 func (r *Runner) emit(ctx context.Context, rec *record) error {
 	r.stats.cursor = rec.row.Cursor
 	if rec.otherShard || (rec.reject != nil && !r.cfg.Shard.OwnsReject(rec.seq)) {
-		r.stats.count("rows_other_shard", 1)
+		r.stats.count(counter.RowsOtherShard, 1)
 		return nil
 	}
 	if rec.reject != nil {
-		r.stats.count("rows_rejected", 1)
+		r.stats.count(counter.RowsRejected, 1)
 		return r.cfg.Rejects.WriteReject(ctx, rec.reject)
 	}
 	out := rec.output(r.cols, r.cfg.Nested)

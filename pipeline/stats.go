@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/counter"
 	"github.com/contactbatch/batch/pipeline/lookup"
 )
 
@@ -17,7 +18,7 @@ type Stats struct {
 	seq  atomic.Int64 // rows committed (all runs)
 
 	mu sync.Mutex
-	c  map[string]int64
+	c  map[counter.Name]int64
 	// paid counts billed calls this run per endpoint (see bill); c holds
 	// the job's totals as "paid_<endpoint>".
 	paid map[string]int64
@@ -27,13 +28,13 @@ type Stats struct {
 	sinkPos, rejectPos Position
 }
 
-func newStats(prev map[string]int64) *Stats {
-	s := &Stats{c: map[string]int64{}, paid: map[string]int64{}}
+func newStats(prev map[counter.Name]int64) *Stats {
+	s := &Stats{c: map[counter.Name]int64{}, paid: map[string]int64{}}
 	maps.Copy(s.c, prev)
 	return s
 }
 
-func (s *Stats) count(name string, n int64) {
+func (s *Stats) count(name counter.Name, n int64) {
 	s.mu.Lock()
 	s.c[name] += n
 	s.mu.Unlock()
@@ -48,7 +49,7 @@ func (s *Stats) bill(ep customeros.Endpoint, n int64) {
 	}
 	s.mu.Lock()
 	s.paid[string(ep)] += n
-	s.c["paid_"+string(ep)] += n
+	s.c[counter.Paid.Of(string(ep))] += n
 	s.mu.Unlock()
 }
 
@@ -62,16 +63,16 @@ func (s *Stats) paidNow() map[string]int64 {
 func (s *Stats) countRow(rec *record, st Stages) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.c["rows_written"]++
-	s.c["rows_"+rec.rowState(st)]++
+	s.c[counter.RowsWritten]++
+	s.c[counter.Rows.Of(rec.rowState(st))]++
 	if st.Verify && rec.contact.Email != "" && !rec.checks.Valid && !rec.verify.wanted {
-		s.c["local_invalid"]++ // caught by the local checks: no call sent
+		s.c[counter.LocalInvalid]++ // caught by the local checks: no call sent
 	}
 	if v := rec.verdict(); v != "" && st.Verify {
-		s.c["verdict_"+v]++
+		s.c[counter.Verdict.Of(v)]++
 	}
 	if st.EnrichPerson {
-		s.c["person_"+rec.person.state()]++
+		s.c[counter.Person.Of(rec.person.state())]++
 	}
 	// Where each answer came from, counted with the row it was bought for,
 	// so the figures move with the committed rows (exact across resumes).
@@ -82,19 +83,19 @@ func (s *Stats) countRow(rec *record, st Stages) {
 		}
 		switch d := l.res.Data; {
 		case d.For != rec.seq || d.Origin == "":
-			s.c["dedupe_hits"]++
+			s.c[counter.DedupeHits]++
 		case d.Origin == lookup.OriginCall:
-			s.c["calls_"+string(k)]++
+			s.c[counter.Calls.Of(string(k))]++
 		case d.Origin == lookup.OriginCache:
-			s.c["cache_hits"]++
+			s.c[counter.CacheHits]++
 		}
 	}
 	if st.EnrichOrg {
-		s.c["org_"+rec.org.state()]++
+		s.c[counter.Org.Of(rec.org.state())]++
 	}
 }
 
-func (s *Stats) counters() map[string]int64 {
+func (s *Stats) counters() map[counter.Name]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.c)
@@ -106,7 +107,7 @@ type Snapshot struct {
 	Committed int64 // rows durably written, all runs
 	Parked    int   // async lookups waiting for a poll
 	Calls     int64 // calls made this run, billed or not (what MaxCalls caps)
-	Counters  map[string]int64
+	Counters  map[counter.Name]int64
 	// Paid counts the calls billed this run per endpoint (customeros
 	// Endpoint names: verify, person, organization, bulk_submit), by the
 	// contract's billing rules: a verification whose verdict is unknown, a
@@ -130,10 +131,10 @@ func (r *Runner) Snapshot() Snapshot {
 
 // Summary is the outcome of a run.
 type Summary struct {
-	Read     int64            `json:"rows_read_this_run"`
-	Rows     int64            `json:"rows_committed"`
-	Counters map[string]int64 `json:"counters"`
-	Duration time.Duration    `json:"duration_ns"`
+	Read     int64                  `json:"rows_read_this_run"`
+	Rows     int64                  `json:"rows_committed"`
+	Counters map[counter.Name]int64 `json:"counters"`
+	Duration time.Duration          `json:"duration_ns"`
 	// Calls counts the calls this run made (what --max-calls caps),
 	// billed or not.
 	Calls int64 `json:"calls_this_run"`

@@ -16,6 +16,7 @@ import (
 	"github.com/contactbatch/batch/customeros"
 	"github.com/contactbatch/batch/internal/runview"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // byteProgress is implemented by sources that know how far through their
@@ -77,7 +78,7 @@ func (p *probe) frame(state string, s pipeline.Snapshot, elapsed time.Duration) 
 	f := runview.Figures{
 		State: state, JobRows: s.Committed, RowsTotal: p.rowsTotal, RunRows: s.Committed - p.startRows,
 		Elapsed: elapsed, RunPaid: pipeline.PaidTotal(s.Paid), RunCalls: s.Calls, MaxCalls: p.maxCalls,
-		JobCache: s.Counters["cache_hits"], JobDupes: s.Counters["dedupe_hits"],
+		JobCache: s.Counters[counter.CacheHits], JobDupes: s.Counters[counter.DedupeHits],
 		Run429: st.Throttled, Parked: s.Parked,
 	}
 	if p.src != nil {
@@ -214,8 +215,8 @@ func (s *switchWriter) Write(p []byte) (int, error) {
 	return w.Write(p)
 }
 
-func calls(c map[string]int64) int64 {
-	return c["calls_verify"] + c["calls_person"] + c["calls_organization"]
+func calls(c map[counter.Name]int64) int64 {
+	return c[counter.Calls.Of("verify")] + c[counter.Calls.Of("person")] + c[counter.Calls.Of("organization")]
 }
 
 // jsonLines turns plain "batch: …" lines into log records, so that under

@@ -14,13 +14,14 @@ import (
 	"github.com/contactbatch/batch/customeros"
 	"github.com/contactbatch/batch/customeros/sandbox"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 type fakeRunner struct{ committed atomic.Int64 }
 
 func (f *fakeRunner) Snapshot() pipeline.Snapshot {
 	return pipeline.Snapshot{Committed: f.committed.Load(), Calls: 40, Paid: map[string]int64{"verify": 30}, Parked: 2,
-		Counters: map[string]int64{"cache_hits": 7, "dedupe_hits": 3}}
+		Counters: map[counter.Name]int64{"cache_hits": 7, "dedupe_hits": 3}}
 }
 
 type fakeBytes struct{ done, total int64 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/contactbatch/batch/internal/htmlreport"
 	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // report is the run summary, printed and written as JSON.
@@ -33,16 +35,16 @@ type report struct {
 	// CallsNow are the calls made (what --max-calls caps), HTTPAttempts
 	// the requests put on the wire, TransportErrors the attempts that got
 	// no HTTP answer (refused, reset, timed out).
-	PaidCallsNow    int64            `json:"paid_calls_this_run"`
-	PaidNow         map[string]int64 `json:"paid_this_run"`
-	PaidInAll       int64            `json:"paid_calls_in_all"`
-	CallsNow        int64            `json:"calls_this_run"`
-	HTTPAttempts    map[string]int64 `json:"http_attempts_this_run"`
-	Retries         int64            `json:"retries_this_run"`
-	Throttled       int64            `json:"throttled_this_run"`
-	TransportErrors int64            `json:"transport_errors_this_run"`
-	Counters        map[string]int64 `json:"counters"`
-	FinishedAtUnix  int64            `json:"finished_at_unix"`
+	PaidCallsNow    int64                  `json:"paid_calls_this_run"`
+	PaidNow         map[string]int64       `json:"paid_this_run"`
+	PaidInAll       int64                  `json:"paid_calls_in_all"`
+	CallsNow        int64                  `json:"calls_this_run"`
+	HTTPAttempts    map[string]int64       `json:"http_attempts_this_run"`
+	Retries         int64                  `json:"retries_this_run"`
+	Throttled       int64                  `json:"throttled_this_run"`
+	TransportErrors int64                  `json:"transport_errors_this_run"`
+	Counters        map[counter.Name]int64 `json:"counters"`
+	FinishedAtUnix  int64                  `json:"finished_at_unix"`
 	jobReport
 }
 
@@ -118,11 +120,11 @@ func (c *RunCmd) reportHTMLPath(state string) string {
 // log writes the summary as one log record (for --log-format json).
 func (r *report) log(l *slog.Logger) {
 	l.Info("summary", "status", r.Status, "error", r.Error, "duration", r.Duration,
-		"job_rows_done", r.RowsCommitted, "job_rows_written", r.Counters["rows_written"],
-		"job_rows_rejected", r.Counters["rows_rejected"], "run_rows_read", r.RowsReadNow,
+		"job_rows_done", r.RowsCommitted, "job_rows_written", r.Counters[counter.RowsWritten],
+		"job_rows_rejected", r.Counters[counter.RowsRejected], "run_rows_read", r.RowsReadNow,
 		"run_paid_calls", r.PaidCallsNow, "run_paid_by_endpoint", r.PaidNow, "job_paid_calls", r.PaidInAll,
 		"run_calls", r.CallsNow,
-		"job_cache_hits", r.Counters["cache_hits"], "job_duplicates", r.Counters["dedupe_hits"],
+		"job_cache_hits", r.Counters[counter.CacheHits], "job_duplicates", r.Counters[counter.DedupeHits],
 		"run_retries", r.Retries, "run_http_429", r.Throttled, "counters", r.Counters,
 		"output", r.Output, "state", r.State)
 }
@@ -130,46 +132,47 @@ func (r *report) log(l *slog.Logger) {
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "batch: %s in %s\n", r.Status, r.Duration)
 	fmt.Fprintf(w, "  done:     %d rows done (%d written, %d rejected), %d read this run\n",
-		r.RowsCommitted, r.Counters["rows_written"], r.Counters["rows_rejected"], r.RowsReadNow)
-	line := func(prefix string) string {
+		r.RowsCommitted, r.Counters[counter.RowsWritten], r.Counters[counter.RowsRejected], r.RowsReadNow)
+	line := func(f counter.Family) string {
 		var parts []string
-		keys := make([]string, 0)
+		keys := make([]counter.Name, 0)
 		for k := range r.Counters {
-			if strings.HasPrefix(k, prefix) {
+			if _, ok := f.Cut(k); ok {
 				keys = append(keys, k)
 			}
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		for _, k := range keys {
-			parts = append(parts, fmt.Sprintf("%s %d", strings.TrimPrefix(k, prefix), r.Counters[k]))
+			part, _ := f.Cut(k)
+			parts = append(parts, fmt.Sprintf("%s %d", part, r.Counters[k]))
 		}
 		return strings.Join(parts, ", ")
 	}
-	if s := line("rows_"); s != "" {
+	if s := line(counter.Rows); s != "" {
 		fmt.Fprintf(w, "  rows:     %s\n", s)
 	}
-	if s := line("verdict_"); s != "" {
+	if s := line(counter.Verdict); s != "" {
 		fmt.Fprintf(w, "  verdicts: %s\n", s)
 	}
-	if s := line("person_"); s != "" {
+	if s := line(counter.Person); s != "" {
 		fmt.Fprintf(w, "  person:   %s\n", s)
 	}
-	if s := line("org_"); s != "" {
+	if s := line(counter.Org); s != "" {
 		fmt.Fprintf(w, "  org:      %s\n", s)
 	}
 	fmt.Fprintf(w, "  paid:     %d billed this run%s, %d in all runs\n", r.PaidCallsNow, perEndpoint(r.PaidNow), r.PaidInAll)
 	fmt.Fprintf(w, "  calls:    %d made this run, %d HTTP attempts, %d retries, %d 429s, %d without an answer (refused, reset, timed out)\n",
 		r.CallsNow, sumValues(r.HTTPAttempts), r.Retries, r.Throttled, r.TransportErrors)
-	fmt.Fprintf(w, "  saved:    %d cache hits, %d duplicates answered once, %d polls\n", r.Counters["cache_hits"], r.Counters["dedupe_hits"], r.Counters["polls"])
+	fmt.Fprintf(w, "  saved:    %d cache hits, %d duplicates answered once, %d polls\n", r.Counters[counter.CacheHits], r.Counters[counter.DedupeHits], r.Counters[counter.Polls])
 	fmt.Fprintf(w, "  output:   %s\n", r.Output)
 	fmt.Fprintf(w, "  state:    %s\n", r.State)
 }
 
 // paidInAll sums the job's billed-call counters (paid_<endpoint>).
-func paidInAll(counters map[string]int64) int64 {
+func paidInAll(counters map[counter.Name]int64) int64 {
 	var n int64
 	for k, v := range counters {
-		if strings.HasPrefix(k, "paid_") {
+		if _, ok := counter.Paid.Cut(k); ok {
 			n += v
 		}
 	}

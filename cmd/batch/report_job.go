@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // jobReport is the part of report.json about the whole job: when and how
@@ -60,14 +60,14 @@ type savedCounts struct {
 var rowStates = []string{pipeline.RowOK, pipeline.RowNotFound, pipeline.RowSkipped, pipeline.RowInvalid,
 	pipeline.RowRefused, pipeline.RowPending, pipeline.RowFailed}
 
-func countRows(c map[string]int64, done int64) rowCounts {
-	r := rowCounts{Done: done, ByState: map[string]int64{}, Rejected: c["rows_rejected"]}
+func countRows(c map[counter.Name]int64, done int64) rowCounts {
+	r := rowCounts{Done: done, ByState: map[string]int64{}, Rejected: c[counter.RowsRejected]}
 	for _, st := range rowStates {
-		if n := c["rows_"+st]; n != 0 {
+		if n := c[counter.Rows.Of(st)]; n != 0 {
 			r.ByState[st] = n
 		}
 	}
-	r.Retryable, r.Pending = c["rows_"+pipeline.RowFailed], c["rows_"+pipeline.RowPending]
+	r.Retryable, r.Pending = c[counter.Rows.Of(pipeline.RowFailed)], c[counter.Rows.Of(pipeline.RowPending)]
 	for st, n := range r.ByState {
 		if !pipeline.Retryable(st) {
 			r.Final += n
@@ -77,10 +77,10 @@ func countRows(c map[string]int64, done int64) rowCounts {
 	return r
 }
 
-func prefixed(c map[string]int64, prefix string) map[string]int64 {
+func prefixed(c map[counter.Name]int64, f counter.Family) map[string]int64 {
 	m := map[string]int64{}
 	for k, v := range c {
-		if rest, ok := strings.CutPrefix(k, prefix); ok && v != 0 {
+		if rest, ok := f.Cut(k); ok && v != 0 {
 			m[rest] = v
 		}
 	}
@@ -103,9 +103,9 @@ func (r *report) addJob(job *checkpoint.Job, st pipeline.Stages, rejects string,
 		j.Stages = append(j.Stages, "enrich_org")
 	}
 	j.Rows = countRows(s.Counters, s.Rows)
-	j.Verdicts = prefixed(s.Counters, "verdict_")
-	j.PaidBy = prefixed(s.Counters, "paid_")
-	j.Saved = savedCounts{Duplicates: s.Counters["dedupe_hits"], LocalChecks: s.Counters["local_invalid"], Cache: s.Counters["cache_hits"]}
+	j.Verdicts = prefixed(s.Counters, counter.Verdict)
+	j.PaidBy = prefixed(s.Counters, counter.Paid)
+	j.Saved = savedCounts{Duplicates: s.Counters[counter.DedupeHits], LocalChecks: s.Counters[counter.LocalInvalid], Cache: s.Counters[counter.CacheHits]}
 	j.Runs = runs
 	if j.Runs == nil {
 		j.Runs = []runRecord{}

@@ -21,6 +21,7 @@ import (
 	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/internal/shard"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 	"github.com/contactbatch/batch/sources/csvsource"
 )
 
@@ -567,7 +568,7 @@ func (r *jobRun) report(w *watchers, sum pipeline.Summary, runErr error) error {
 	}
 	if runErr == nil {
 		if n := pipeline.RetryableRows(sum.Counters); n > 0 {
-			return &retryableError{errors: sum.Counters["rows_"+pipeline.RowFailed], pending: sum.Counters["rows_"+pipeline.RowPending]}
+			return &retryableError{errors: sum.Counters[counter.Rows.Of(pipeline.RowFailed)], pending: sum.Counters[counter.Rows.Of(pipeline.RowPending)]}
 		}
 		r.finished = true
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // statusView is what `batch status` prints. PaidCalls are the calls billed
@@ -36,7 +37,7 @@ type statusView struct {
 	LastError string                      `json:"last_error,omitempty"`
 	Resume    string                      `json:"resume_command,omitempty"`
 	Runs      int                         `json:"runs"`
-	Counters  map[string]int64            `json:"counters"`
+	Counters  map[counter.Name]int64      `json:"counters"`
 	Results   map[string]map[string]int64 `json:"results_by_kind_status"`
 }
 
@@ -180,7 +181,7 @@ func (c *StatusCmd) print(e *env, v *statusView) error {
 		v.Rows.Final, v.Rows.Retryable, v.Rows.Pending, joinCounts(v.Rows.ByState), v.Rows.Rejected)
 	fmt.Fprintf(w, "paid calls: %d billed%s; answers bought %d, cache hits %d, duplicates %d, polls %d\n",
 		v.PaidCalls, perEndpoint(v.PaidBy), calls(v.Counters),
-		v.Counters["cache_hits"], v.Counters["dedupe_hits"], v.Counters["polls"])
+		v.Counters[counter.CacheHits], v.Counters[counter.DedupeHits], v.Counters[counter.Polls])
 	for _, kind := range []string{"verify", "person", "organization"} {
 		if m := v.Results[kind]; len(m) > 0 {
 			fmt.Fprintf(w, "%-11s %s\n", kind+":", joinCounts(m))
@@ -231,10 +232,10 @@ func joinCounts(m map[string]int64) string {
 }
 
 // paidByEndpoint picks the paid_<endpoint> counters.
-func paidByEndpoint(counters map[string]int64) map[string]int64 {
+func paidByEndpoint(counters map[counter.Name]int64) map[string]int64 {
 	m := map[string]int64{}
 	for k, v := range counters {
-		if ep, ok := strings.CutPrefix(k, "paid_"); ok {
+		if ep, ok := counter.Paid.Cut(k); ok {
 			m[ep] = v
 		}
 	}

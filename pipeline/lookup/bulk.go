@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // bulker gathers verify keys into bulk jobs (--verify-mode bulk): one
@@ -104,13 +105,13 @@ func (b *bulker) submit(ctx context.Context, keys []string, fors []int64) error 
 		keys, fors = keys[:n], fors[:n]
 		e.cfg.Budget.Stop(ErrBudget)
 	}
-	e.cfg.Count("bulk_jobs", 1)
+	e.cfg.Count(counter.BulkJobs, 1)
 	job, err := e.cfg.API.SubmitBulkVerify(ctx, keys)
 	if err != nil {
 		if e.fatal(err) {
 			return nil
 		}
-		e.cfg.Count("lookup_errors", int64(len(keys)))
+		e.cfg.Count(counter.LookupErrors, int64(len(keys)))
 		for _, k := range keys {
 			b.rv.complete(ctx, k, nil, fmt.Errorf("bulk upload: %w", err))
 		}
@@ -141,7 +142,7 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 	if e.cfg.Budget.Stopping() {
 		return nil
 	}
-	e.cfg.Count("polls", 1)
+	e.cfg.Count(counter.Polls, 1)
 	st, err := e.cfg.API.BulkVerifyStatus(ctx, it.handle)
 	if err == nil && st.Completed {
 		var res []customeros.Verification
@@ -179,7 +180,7 @@ func (b *bulker) poll(ctx context.Context, it *pollItem) error {
 	if now.Sub(it.created) >= e.cfg.AsyncTimeout {
 		// Written pending; the job stays in the ledger and a later run
 		// polls it.
-		e.cfg.Count("async_timeouts", 1)
+		e.cfg.Count(counter.AsyncTimeouts, 1)
 		for i, k := range it.keys {
 			a := &Answer{Stored: StoredResult{Kind: KindVerify, Key: k, Status: StatusPending, Verdict: StatusPending},
 				Data: ResultData{Origin: OriginCall, For: it.fors[i]}}

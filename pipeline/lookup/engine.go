@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // Config is what the engine needs. Every field but Cache is required; the
@@ -32,7 +33,7 @@ type Config struct {
 	// Budget limits paid calls and carries the run's stop switch.
 	Budget *Budget
 	// Count adds n to the run counter name.
-	Count func(name string, n int64)
+	Count func(name counter.Name, n int64)
 	// Bill counts n calls to ep that the service billed (CONTRACT §6.5,
 	// as the customeros Billed methods decide).
 	Bill   func(ep customeros.Endpoint, n int64)
@@ -224,7 +225,7 @@ func (e *Engine) Restore(ctx context.Context) error {
 		default:
 			continue
 		}
-		e.cfg.Count("async_restored", 1)
+		e.cfg.Count(counter.AsyncRestored, 1)
 		e.polls.add(it)
 	}
 	return nil

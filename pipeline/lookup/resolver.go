@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // resolver answers one kind of lookup with one call per unique key: rows
@@ -230,7 +231,7 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		// try again after Retry-After without holding this worker (the
 		// pacer has slowed the endpoint meanwhile).
 		e.cfg.Budget.Refund(1)
-		e.cfg.Count("throttled", 1)
+		e.cfg.Count(counter.Throttled, 1)
 		var ae *customeros.APIError
 		errors.As(err, &ae)
 		now := time.Now()
@@ -242,7 +243,7 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		if e.fatal(err) {
 			return nil // the run is stopping; the row stays unwritten
 		}
-		e.cfg.Count("lookup_errors", 1)
+		e.cfg.Count(counter.LookupErrors, 1)
 		rv.fail(ctx, key, err)
 		return nil
 	}
@@ -377,7 +378,7 @@ func (rv *resolver) park(ctx context.Context, key string, seq int64, p *customer
 	if err := e.cfg.Ledger.PutPending(ctx, pd); err != nil {
 		return err
 	}
-	e.cfg.Count("async_parked", 1)
+	e.cfg.Count(counter.AsyncParked, 1)
 	e.polls.add(&pollItem{kind: KindPerson, key: key, fors: []int64{seq}, handle: p.ResultURL, partial: partial, created: now,
 		interval: e.cfg.PollInitial, due: now.Add(e.cfg.PollInitial)})
 	return nil
@@ -396,7 +397,7 @@ func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
 	if e.cfg.Budget.Stopping() {
 		return nil
 	}
-	e.cfg.Count("polls", 1)
+	e.cfg.Count(counter.Polls, 1)
 	p, err := e.cfg.API.PollPerson(ctx, it.handle)
 	if err != nil {
 		if e.fatal(err) {
@@ -406,7 +407,7 @@ func (rv *resolver) pollPerson(ctx context.Context, it *pollItem) error {
 			if err := e.forget(ctx, KindPerson, it.handle); err != nil {
 				return err
 			}
-			e.cfg.Count("lookup_errors", 1)
+			e.cfg.Count(counter.LookupErrors, 1)
 			rv.complete(ctx, it.key, nil, err)
 			return nil
 		}
@@ -443,7 +444,7 @@ func (rv *resolver) reschedule(ctx context.Context, it *pollItem) {
 				if e.stored != nil {
 					e.stored.add(rv.kind, it.key)
 				}
-				e.cfg.Count("async_timeouts", 1)
+				e.cfg.Count(counter.AsyncTimeouts, 1)
 				rv.settle(ctx, it.key, a)
 				return
 			}
