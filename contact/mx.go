@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/contactbatch/batch/internal/defaults"
 )
 
 // DefaultMXTimeout bounds one MX lookup.
@@ -76,10 +78,7 @@ func (m *MXChecker) HasMX(ctx context.Context, domain string) (bool, error) {
 }
 
 func (m *MXChecker) lookup(ctx context.Context, domain string, r *mxResult) {
-	timeout := m.Timeout
-	if timeout <= 0 {
-		timeout = DefaultMXTimeout
-	}
+	timeout := defaults.Or(m.Timeout, DefaultMXTimeout)
 	lookupMX := m.LookupMX
 	if lookupMX == nil {
 		lookupMX = net.DefaultResolver.LookupMX

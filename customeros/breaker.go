@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/contactbatch/batch/internal/defaults"
 )
 
 // Breaker defaults (see Breaker).
@@ -173,13 +175,7 @@ func (b *Breaker) Record(ep Endpoint, key string, err error) error {
 		errors.Is(err, ErrForbidden) || (errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests) {
 		return nil
 	}
-	streak, window := b.Streak, b.Window
-	if streak <= 0 {
-		streak = DefaultBreakerStreak
-	}
-	if window <= 0 {
-		window = DefaultBreakerWindow
-	}
+	streak, window := defaults.Or(b.Streak, DefaultBreakerStreak), defaults.Or(b.Window, DefaultBreakerWindow)
 	share := b.Share
 	if share <= 0 || share > 1 {
 		share = DefaultBreakerShare

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/contactbatch/batch/internal/defaults"
 	"github.com/contactbatch/batch/internal/redact"
 )
 
@@ -138,9 +139,7 @@ type clientStats struct {
 // New returns a Client for baseURL ("" means DefaultBaseURL) and apiKey,
 // with every field at its documented default.
 func New(baseURL, apiKey string) *Client {
-	if baseURL == "" {
-		baseURL = DefaultBaseURL
-	}
+	baseURL = defaults.Or(baseURL, DefaultBaseURL)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 256
 	tr.MaxIdleConnsPerHost = 128
@@ -379,13 +378,13 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		case r.apiErr == nil:
 			return &resp, nil
 		case !c.retries(cl, attempt, maxAttempts, r):
-			r.apiErr.maxRetryAfter = orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter)
+			r.apiErr.maxRetryAfter = defaults.Or(c.MaxRetryAfter, DefaultMaxRetryAfter)
 			return nil, r.apiErr
 		}
 		if bo == nil {
 			bo = c.newBackOff()
 		}
-		wait := max(min(bo.NextBackOff(), orDefault(c.MaxBackoff, DefaultMaxBackoff)), r.retryAfter)
+		wait := max(min(bo.NextBackOff(), defaults.Or(c.MaxBackoff, DefaultMaxBackoff)), r.retryAfter)
 		c.stats.retries.Add(1)
 		if c.Logger != nil {
 			c.Logger.LogAttrs(ctx, slog.LevelDebug, "customeros: retrying",
@@ -475,16 +474,16 @@ func (c *Client) retries(cl *call, attempt, maxAttempts int, r attemptResult) bo
 	case r.status == http.StatusTooManyRequests && c.ReturnThrottled && !cl.unsafe:
 		return false
 	}
-	return r.retryAfter <= orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter)
+	return r.retryAfter <= defaults.Or(c.MaxRetryAfter, DefaultMaxRetryAfter)
 }
 
 // newBackOff returns the exponential back-off with jitter between retries.
 func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     orDefault(c.InitialBackoff, DefaultInitialBackoff),
+		InitialInterval:     defaults.Or(c.InitialBackoff, DefaultInitialBackoff),
 		RandomizationFactor: 0.5,
 		Multiplier:          2,
-		MaxInterval:         orDefault(c.MaxBackoff, DefaultMaxBackoff),
+		MaxInterval:         defaults.Or(c.MaxBackoff, DefaultMaxBackoff),
 		Stop:                backoff.Stop,
 		Clock:               backoff.SystemClock,
 	}
@@ -496,7 +495,7 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 // bytes reached the connection. With cl.decode set the body is in a pooled
 // buffer (release it).
 func (c *Client) attempt(ctx context.Context, hc *http.Client, cl *call, u string) (resp response, sent bool, err error) {
-	actx, cancel := context.WithTimeout(ctx, orDefault(c.AttemptTimeout, DefaultAttemptTimeout))
+	actx, cancel := context.WithTimeout(ctx, defaults.Or(c.AttemptTimeout, DefaultAttemptTimeout))
 	defer cancel()
 	st := &attemptState{ep: endpointIndex(cl.ep)}
 	actx = context.WithValue(actx, attemptKey{}, st)
@@ -522,9 +521,9 @@ func (c *Client) attempt(ctx context.Context, hc *http.Client, cl *call, u strin
 		return response{}, st.writes.Load() > 0, stripURL(err)
 	}
 	defer hr.Body.Close()
-	limit := orDefault(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	limit := defaults.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	if cl.download {
-		limit = orDefault(c.MaxDownloadBytes, DefaultMaxDownloadBytes)
+		limit = defaults.Or(c.MaxDownloadBytes, DefaultMaxDownloadBytes)
 	}
 	var bp *[]byte
 	var data []byte
@@ -618,11 +617,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func orDefault[T int64 | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
 }

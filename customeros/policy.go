@@ -3,6 +3,8 @@ package customeros
 import (
 	"errors"
 	"net/http"
+
+	"github.com/contactbatch/batch/internal/defaults"
 )
 
 // The stop and retry policy of a caller, decided here from the client's
@@ -18,7 +20,7 @@ func Throttled(err error) bool {
 	if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests {
 		return false
 	}
-	return ae.RetryAfter <= orDefault(ae.maxRetryAfter, DefaultMaxRetryAfter)
+	return ae.RetryAfter <= defaults.Or(ae.maxRetryAfter, DefaultMaxRetryAfter)
 }
 
 // Gone reports that the server does not know the handle a call named (an

@@ -15,6 +15,7 @@ import (
 
 	"github.com/contactbatch/batch/contact"
 	"github.com/contactbatch/batch/customeros"
+	"github.com/contactbatch/batch/internal/defaults"
 	"github.com/contactbatch/batch/internal/shard"
 	"github.com/contactbatch/batch/pipeline/counter"
 	"github.com/contactbatch/batch/pipeline/lookup"
@@ -161,37 +162,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Checker == nil {
 		return nil, errors.New("pipeline: a contact checker is required")
 	}
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defd := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&cfg.Workers, DefaultWorkers)
-	def(&cfg.Window, DefaultWindow)
-	def(&cfg.CommitRows, DefaultCommitRows)
-	def(&cfg.BulkSize, DefaultBulkSize)
-	defd(&cfg.CommitInterval, DefaultCommitInterval)
-	defd(&cfg.AsyncTimeout, DefaultAsyncTimeout)
-	defd(&cfg.PollInitial, DefaultPollInitial)
-	defd(&cfg.PollMax, DefaultPollMax)
-	defd(&cfg.Grace, DefaultGrace)
-	defd(&cfg.BulkLinger, DefaultBulkLinger)
-	if cfg.Breaker == nil {
-		cfg.Breaker = &customeros.Breaker{URL: "the API"}
-	}
+	cfg.setDefaults()
 	if cfg.API != nil {
 		cfg.API = newGuard(cfg.API, cfg.Breaker)
-	}
-	if cfg.VerifyMode == "" {
-		cfg.VerifyMode = VerifySingle
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{
 		cfg:    cfg,
@@ -212,6 +185,28 @@ func New(cfg Config) (*Runner, error) {
 		AsyncTimeout: cfg.AsyncTimeout, PollInitial: cfg.PollInitial, PollMax: cfg.PollMax,
 	})
 	return r, nil
+}
+
+// setDefaults fills the unset fields with their defaults (see
+// internal/defaults).
+func (c *Config) setDefaults() {
+	c.Workers = defaults.Or(c.Workers, DefaultWorkers)
+	c.Window = defaults.Or(c.Window, DefaultWindow)
+	c.CommitRows = defaults.Or(c.CommitRows, DefaultCommitRows)
+	c.BulkSize = defaults.Or(c.BulkSize, DefaultBulkSize)
+	c.CommitInterval = defaults.Or(c.CommitInterval, DefaultCommitInterval)
+	c.AsyncTimeout = defaults.Or(c.AsyncTimeout, DefaultAsyncTimeout)
+	c.PollInitial = defaults.Or(c.PollInitial, DefaultPollInitial)
+	c.PollMax = defaults.Or(c.PollMax, DefaultPollMax)
+	c.Grace = defaults.Or(c.Grace, DefaultGrace)
+	c.BulkLinger = defaults.Or(c.BulkLinger, DefaultBulkLinger)
+	c.VerifyMode = defaults.Or(c.VerifyMode, VerifySingle)
+	if c.Breaker == nil {
+		c.Breaker = &customeros.Breaker{URL: "the API"}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // Schema returns the output schema of the run.

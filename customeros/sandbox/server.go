@@ -73,7 +73,9 @@ type Options struct {
 	Seed int64
 }
 
-// DefaultOptions returns the options of `batch sandbox` without flags.
+// DefaultOptions returns the options of `batch sandbox` without flags. The
+// zero Options differ on purpose: zero delays complete at once and seed 0
+// is a seed (see internal/defaults).
 func DefaultOptions() Options {
 	return Options{Shape: ShapeCurrent, AsyncDelay: 5 * time.Second, BulkDelay: 10 * time.Second, Seed: 1}
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"sync/atomic"
 
+	"github.com/contactbatch/batch/internal/defaults"
 	"github.com/contactbatch/batch/pipeline"
 )
 
@@ -61,7 +62,9 @@ type Options struct {
 }
 
 // DefaultOptions returns Options with the documented defaults (CSV, formula
-// escaping, fsync, DefaultMode). The caller sets Format and Schema.
+// escaping, fsync, DefaultMode). The caller sets Format and Schema. The zero
+// Options turn escaping and fsync off, since false is their zero value (see
+// internal/defaults); only Mode's zero means its default.
 func DefaultOptions() Options {
 	return Options{Format: CSV, EscapeFormulas: true, Sync: true, Mode: DefaultMode}
 }
@@ -97,10 +100,7 @@ func Open(path string, opts Options, pos pipeline.Position) (*Sink, error) {
 	if path == "-" {
 		s.out, err = openStream(os.Stdout, pos)
 	} else {
-		mode := opts.Mode
-		if mode == 0 {
-			mode = DefaultMode
-		}
+		mode := defaults.Or(opts.Mode, DefaultMode)
 		magic := header
 		if opts.Format == JSONL {
 			magic = []byte(`{"line":`)

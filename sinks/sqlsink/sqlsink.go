@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/contactbatch/batch/internal/defaults"
 	"github.com/contactbatch/batch/internal/redact"
 	"github.com/contactbatch/batch/pipeline"
 )
@@ -147,22 +148,16 @@ func Open(ctx context.Context, rawURL string, opts Options, pos pipeline.Positio
 	}, nil
 }
 
+// setDefaults fills the unset fields with their defaults (see
+// internal/defaults), then checks the options.
 func (o *Options) setDefaults() error {
-	if o.Table == "" {
-		o.Table = DefaultTable
-	}
-	if o.UpsertKey == "" {
-		o.UpsertKey = UpsertRow
-	}
-	if o.BatchRows <= 0 {
-		o.BatchRows = DefaultBatchRows
-	}
-	if o.Retries == 0 {
+	o.Table = defaults.Or(o.Table, DefaultTable)
+	o.UpsertKey = defaults.Or(o.UpsertKey, UpsertRow)
+	o.BatchRows = defaults.Or(o.BatchRows, DefaultBatchRows)
+	if o.Retries == 0 { // negative means none
 		o.Retries = DefaultRetries
 	}
-	if o.RetryWait <= 0 {
-		o.RetryWait = DefaultRetryWait
-	}
+	o.RetryWait = defaults.Or(o.RetryWait, DefaultRetryWait)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

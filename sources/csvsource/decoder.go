@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/contactbatch/batch/contact"
+	"github.com/contactbatch/batch/internal/defaults"
 	"github.com/contactbatch/batch/internal/validutf8"
 	"github.com/contactbatch/batch/pipeline"
 )
@@ -57,16 +58,12 @@ type Options struct {
 	Stdin io.Reader
 }
 
+// setDefaults fills the unset fields with their defaults (see
+// internal/defaults).
 func (o *Options) setDefaults() {
-	if o.MaxFieldBytes <= 0 {
-		o.MaxFieldBytes = DefaultMaxFieldBytes
-	}
-	if o.MaxRecordBytes <= 0 {
-		o.MaxRecordBytes = DefaultMaxRecordBytes
-	}
-	if o.MaxQuotedLines <= 0 {
-		o.MaxQuotedLines = DefaultMaxQuotedLines
-	}
+	o.MaxFieldBytes = defaults.Or(o.MaxFieldBytes, DefaultMaxFieldBytes)
+	o.MaxRecordBytes = defaults.Or(o.MaxRecordBytes, DefaultMaxRecordBytes)
+	o.MaxQuotedLines = defaults.Or(o.MaxQuotedLines, DefaultMaxQuotedLines)
 }
 
 // Resume says where to continue: the header stored at the first run and
