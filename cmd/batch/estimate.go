@@ -34,15 +34,7 @@ type estimate struct {
 // email or phone is found, an organization when not found), so the calls
 // are the most the run can pay. It makes no API call.
 func (c *EstimateCmd) run(ctx context.Context, e *env) error {
-	force, err := c.forcedDialect()
-	if err != nil {
-		return err
-	}
-	dialect, stdin, err := detectDialect(ctx, c.Input, e.Stdin, force)
-	if err != nil {
-		return err
-	}
-	src, err := c.openInput(ctx, stdin, dialect, "", nil)
+	src, err := c.openDetected(ctx, e.Stdin)
 	if err != nil {
 		return err
 	}

@@ -76,15 +76,7 @@ func (c *MergeCmd) run(ctx context.Context, e *env) error {
 		}
 		return usagef("merge: input %s: %w", c.Input, err)
 	}
-	force, err := c.forcedDialect()
-	if err != nil {
-		return err
-	}
-	dialect, stdin, err := detectDialect(ctx, c.Input, stdin, force)
-	if err != nil {
-		return err
-	}
-	src, err := c.openInput(ctx, stdin, dialect, "", nil)
+	src, err := c.openDetected(ctx, stdin)
 	if err != nil {
 		return err
 	}

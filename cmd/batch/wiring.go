@@ -239,6 +239,20 @@ func openWorkbook(ctx context.Context, input, sheet string, overrides map[string
 	return &workbookSource{Source: src, tmp: tmp}, nil
 }
 
+// openDetected opens the input from its first row, in the dialect detected
+// from its head or forced by the flags: how estimate and merge read it.
+func (j *JobFlags) openDetected(ctx context.Context, stdin io.Reader) (source, error) {
+	force, err := j.forcedDialect()
+	if err != nil {
+		return nil, err
+	}
+	dialect, stdin, err := detectDialect(ctx, j.Input, stdin, force)
+	if err != nil {
+		return nil, err
+	}
+	return j.openInput(ctx, stdin, dialect, "", nil)
+}
+
 // openInput opens the job's input: a workbook, or CSV read with dialect.
 func (j *JobFlags) openInput(ctx context.Context, stdin io.Reader, dialect csvsource.Dialect, cursor string, header []string) (source, error) {
 	if isWorkbook(j.Input) {

@@ -229,20 +229,21 @@ func verifyAnswer(key string, v *customeros.Verification, seq int64) (*Answer, e
 }
 
 func personAnswer(key string, p *customeros.PersonResult, seq int64) (*Answer, error) {
-	a := &Answer{Data: ResultData{Person: p, Raw: p.Raw, Origin: OriginCall, For: seq}}
-	a.Stored = StoredResult{Kind: KindPerson, Key: key, Status: StatusFound, Verdict: StatusFound}
-	if !p.Found {
-		a.Stored.Status, a.Stored.Verdict = StatusNotFound, StatusNotFound
-	}
-	return a, a.encode()
+	return enrichAnswer(KindPerson, key, ResultData{Person: p, Raw: p.Raw, Origin: OriginCall, For: seq}, p.Found)
 }
 
 func orgAnswer(key string, o *customeros.OrganizationResult, seq int64) (*Answer, error) {
-	a := &Answer{Data: ResultData{Organization: o, Raw: o.Raw, Origin: OriginCall, For: seq}}
-	a.Stored = StoredResult{Kind: KindOrg, Key: key, Status: StatusFound, Verdict: StatusFound}
-	if !o.Found {
-		a.Stored.Status, a.Stored.Verdict = StatusNotFound, StatusNotFound
+	return enrichAnswer(KindOrg, key, ResultData{Organization: o, Raw: o.Raw, Origin: OriginCall, For: seq}, o.Found)
+}
+
+// enrichAnswer is the answer of an enrichment call (person or
+// organization): its status and verdict are found or not found.
+func enrichAnswer(kind Kind, key string, d ResultData, found bool) (*Answer, error) {
+	st := StatusFound
+	if !found {
+		st = StatusNotFound
 	}
+	a := &Answer{Data: d, Stored: StoredResult{Kind: kind, Key: key, Status: st, Verdict: st}}
 	return a, a.encode()
 }
 
