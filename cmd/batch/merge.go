@@ -27,48 +27,16 @@ type MergeCmd struct {
 }
 
 func (c *MergeCmd) run(ctx context.Context, e *env) error {
-	if c.Output == "" || c.Output == "-" || !isLocalFile(c.Output) {
-		return usagef("merge: --output must be a local .csv or .jsonl file")
-	}
-	format, err := filesink.FormatFor(c.Output)
+	mf, err := c.format()
 	if err != nil {
-		return usagef("merge: output %s: %w", c.Output, err)
+		return err
 	}
-	var mf shardmerge.Format
-	switch format {
-	case filesink.CSV:
-		mf = shardmerge.CSV
-	case filesink.JSONL:
-		mf = shardmerge.JSONL
-	default:
-		return usagef("merge: %s output cannot be merged; run the shards with CSV or JSONL outputs", format)
-	}
-	n := len(c.Parts)
-	for _, p := range c.Parts {
-		if pf, err := filesink.FormatFor(p); err != nil || pf != format {
-			return usagef("merge: part %s is not a %s file like the output", p, format)
-		}
-		if filepath.Clean(p) == filepath.Clean(c.Output) {
-			return usagef("merge: part %s is also the output", p)
-		}
-	}
-	parts, err := openParts(c.Parts, mf, func(p string) string { return p })
+	parts, rparts, err := c.openShardParts(mf)
 	if err != nil {
 		return err
 	}
 	defer closeParts(parts)
-	rparts, err := openParts(c.Parts, shardmerge.CSV, partRejects)
-	if err != nil {
-		return err
-	}
 	defer closeParts(rparts)
-	if err := shardmerge.SameHeaders(parts); err != nil {
-		return usagef("merge: %w", err)
-	}
-	if err := shardmerge.SameHeaders(rparts); err != nil {
-		return usagef("merge: %w", err)
-	}
-
 	_, stdin, err := fingerprint(ctx, c.Input, e.Stdin)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrStopped) {
@@ -81,42 +49,102 @@ func (c *MergeCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer src.Close()
-
 	rejectsPath := c.Rejects
 	if rejectsPath == "" {
 		rejectsPath = strings.TrimSuffix(c.Output, filepath.Ext(c.Output)) + ".rejects.csv"
 	}
-	out, err := shardmerge.Create(c.Output, 0o600)
+	rows, rejects, err := c.write(ctx, src, parts, rparts, rejectsPath)
 	if err != nil {
 		return err
+	}
+	fmt.Fprintf(e.Stderr, "batch: merged %d shards: %d rows to %s, %d rejects to %s\n", len(c.Parts), rows, c.Output, rejects, rejectsPath)
+	return nil
+}
+
+// format checks that the output and every part are local CSV or JSONL
+// files of one format, and returns it.
+func (c *MergeCmd) format() (shardmerge.Format, error) {
+	if c.Output == "" || c.Output == "-" || !isLocalFile(c.Output) {
+		return 0, usagef("merge: --output must be a local .csv or .jsonl file")
+	}
+	format, err := filesink.FormatFor(c.Output)
+	if err != nil {
+		return 0, usagef("merge: output %s: %w", c.Output, err)
+	}
+	var mf shardmerge.Format
+	switch format {
+	case filesink.CSV:
+		mf = shardmerge.CSV
+	case filesink.JSONL:
+		mf = shardmerge.JSONL
+	default:
+		return 0, usagef("merge: %s output cannot be merged; run the shards with CSV or JSONL outputs", format)
+	}
+	for _, p := range c.Parts {
+		if pf, err := filesink.FormatFor(p); err != nil || pf != format {
+			return 0, usagef("merge: part %s is not a %s file like the output", p, format)
+		}
+		if filepath.Clean(p) == filepath.Clean(c.Output) {
+			return 0, usagef("merge: part %s is also the output", p)
+		}
+	}
+	return mf, nil
+}
+
+// openShardParts opens the parts (in format mf) and their reject files, and
+// checks that the parts, and the reject files, share one header.
+func (c *MergeCmd) openShardParts(mf shardmerge.Format) (parts, rparts []*shardmerge.Part, err error) {
+	parts, err = openParts(c.Parts, mf, func(p string) string { return p })
+	if err != nil {
+		return nil, nil, err
+	}
+	rparts, err = openParts(c.Parts, shardmerge.CSV, partRejects)
+	if err != nil {
+		closeParts(parts)
+		return nil, nil, err
+	}
+	err = shardmerge.SameHeaders(parts)
+	if err == nil {
+		err = shardmerge.SameHeaders(rparts)
+	}
+	if err != nil {
+		closeParts(rparts)
+		closeParts(parts)
+		return nil, nil, usagef("merge: %w", err)
+	}
+	return parts, rparts, nil
+}
+
+// write writes the merged output and rejects file from the parts, in the
+// input's row order, and publishes both once every part was used up.
+func (c *MergeCmd) write(ctx context.Context, src pipeline.Source, parts, rparts []*shardmerge.Part, rejectsPath string) (rows, rejects int64, err error) {
+	out, err := shardmerge.Create(c.Output, 0o600)
+	if err != nil {
+		return 0, 0, err
 	}
 	defer out.Abort()
 	rout, err := shardmerge.Create(rejectsPath, filesink.RejectsMode)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	defer rout.Abort()
 	if err := out.Write(parts[0].Header()); err != nil {
-		return err
+		return 0, 0, err
 	}
 	if err := rout.Write(rparts[0].Header()); err != nil {
-		return err
+		return 0, 0, err
 	}
-	rows, rejects, err := interleave(ctx, src, n, parts, rparts, out, rout)
+	rows, rejects, err = interleave(ctx, src, len(c.Parts), parts, rparts, out, rout)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if err := errors.Join(shardmerge.Drained(parts), shardmerge.Drained(rparts)); err != nil {
-		return usagef("merge: %w (were the parts written from this input, with these flags, shard 0 first?)", err)
+		return 0, 0, usagef("merge: %w (were the parts written from this input, with these flags, shard 0 first?)", err)
 	}
 	if err := out.Close(); err != nil {
-		return err
+		return 0, 0, err
 	}
-	if err := rout.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stderr, "batch: merged %d shards: %d rows to %s, %d rejects to %s\n", n, rows, c.Output, rejects, rejectsPath)
-	return nil
+	return rows, rejects, rout.Close()
 }
 
 // interleave reads the input and copies, for each row in input order, the
