@@ -20,7 +20,10 @@ type Redactor struct {
 }
 
 // New returns a Redactor for secret. A secret shorter than MinRun is
-// redacted only where it occurs whole (without ASCII case).
+// redacted only where it occurs whole (without ASCII case) as a token: not
+// inside a longer word (ASCII letters, digits, _) and never inside a
+// terminal escape sequence, so a one-letter key cannot turn the "K" of a
+// clear-line escape (ESC [ 2 K) into a mark.
 func New(secret string) *Redactor {
 	r := &Redactor{secret: lowerASCII(secret)}
 	if r.secret == "" {
@@ -113,12 +116,53 @@ func (r *Redactor) findWhole(s string) [][2]int {
 	var spans [][2]int
 	n := len(r.secret)
 	for i := 0; i+n <= len(s); i++ {
-		if equalFold(s[i:i+n], r.secret) {
+		if s[i] == esc {
+			i = escapeEnd(s, i) - 1
+			continue
+		}
+		if equalFold(s[i:i+n], r.secret) && (i == 0 || !isWord(s[i-1])) && (i+n == len(s) || !isWord(s[i+n])) {
 			spans = append(spans, [2]int{i, i + n})
 			i += n - 1
 		}
 	}
 	return spans
+}
+
+const esc = 0x1b
+
+// escapeEnd returns the end of the terminal escape sequence at s[i] (an
+// ESC): a CSI (ESC [ parameters, final byte @ to ~), an OSC (ESC ] up to
+// BEL or ESC \), or ESC and one byte.
+func escapeEnd(s string, i int) int {
+	j := i + 1
+	if j >= len(s) {
+		return j
+	}
+	switch s[j] {
+	case '[':
+		for j++; j < len(s); j++ {
+			if 0x40 <= s[j] && s[j] <= 0x7e {
+				return j + 1
+			}
+		}
+		return j
+	case ']':
+		for j++; j < len(s); j++ {
+			if s[j] == 0x07 {
+				return j + 1
+			}
+			if s[j] == esc && j+1 < len(s) && s[j+1] == '\\' {
+				return j + 2
+			}
+		}
+		return j
+	}
+	return j + 1
+}
+
+// isWord reports an ASCII letter, digit or underscore.
+func isWord(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // pack packs MinRun bytes into a word, as find's rolling window does.

@@ -31,6 +31,17 @@ func TestRedactor(t *testing.T) {
 	if got := short.String("x abc12 y ABC1"); got != "x [redacted] y ABC1" {
 		t.Errorf("short secret: %q", got)
 	}
+	// A key shorter than MinRun is a whole token or nothing: never part of
+	// a word, never inside a terminal escape (the progress line's clear
+	// line and colours survive a one-letter key).
+	k := New("k")
+	const line = "\x1b[2K\r\x1b[1;32mok\x1b[0m 5 rows, key k, K. kind\x1b]0;k\x07"
+	if got, want := k.String(line), "\x1b[2K\r\x1b[1;32mok\x1b[0m 5 rows, key [redacted], [redacted]. kind\x1b]0;k\x07"; got != want {
+		t.Errorf("one-letter key:\n got %q\nwant %q", got, want)
+	}
+	if got := New("2K").String("\x1b[2K 2K"); got != "\x1b[2K [redacted]" {
+		t.Errorf("key spelling an escape's tail: %q", got)
+	}
 	var none *Redactor
 	if got := none.String(key); got != key {
 		t.Errorf("nil redactor changed its input: %q", got)
