@@ -20,10 +20,6 @@ const (
 	// from paying for it: long enough for one call with its retries, short
 	// enough that a killed claimant's keys are taken over soon.
 	DefaultClaimTTL = 2 * time.Minute
-	// DefaultClaimPoll is the first wait before looking again at a key that
-	// another process holds a claim on; waits double up to DefaultClaimPollMax.
-	DefaultClaimPoll    = 100 * time.Millisecond
-	DefaultClaimPollMax = 2 * time.Second
 )
 
 const pgCacheSchema = `
@@ -60,9 +56,6 @@ type PGCacheOptions struct {
 	// NoClaims makes Get only look: a miss claims nothing (for commands
 	// that do not pay, such as estimate).
 	NoClaims bool
-	// Wait sleeps before a key held by another process is looked at again
-	// (default: a timer that ends early when ctx is done). Tests inject it.
-	Wait func(ctx context.Context, d time.Duration) error
 }
 
 // PGCache keeps API answers in PostgreSQL for every process of a job (the
@@ -75,9 +68,11 @@ type PGCacheOptions struct {
 //   - A Get that finds no answer claims the key for this process (an
 //     insert-if-absent row with an expiry) before it reports the miss, so
 //     the caller pays for the key; a Get that finds a live claim of another
-//     process waits until that process Puts the answer (and returns it) or
-//     its claim expires (and takes the claim over). Each key is thus paid
-//     for once across processes, unless a claimant dies mid-call.
+//     process returns pipeline.ErrClaimed at once: the caller asks again
+//     later (the lookup engine parks the row in its poll scheduler) and
+//     gets that process's answer once it is Put, or takes the claim over
+//     once it expires. Each key is thus paid for once across processes,
+//     unless a claimant dies mid-call.
 //
 // Keys are stored as HMAC-SHA256 under a secret held in the same database.
 // It is safe for concurrent use.
@@ -96,9 +91,6 @@ func OpenPGCache(ctx context.Context, url string, ttl TTLPolicy, opts PGCacheOpt
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Wait == nil {
-		opts.Wait = sleepCtx
 	}
 	if opts.Owner == "" {
 		b := make([]byte, 8)
@@ -162,37 +154,32 @@ func (c *PGCache) migrate(ctx context.Context) error {
 
 // Get returns the answer for (kind, key), or nil, nil after claiming the
 // key for this process when there is none (the caller is to pay for it and
-// Put the answer). It waits while another process holds a live claim.
+// Put the answer). While another process holds a live claim on the key it
+// returns an error matching pipeline.ErrClaimed, without waiting.
 func (c *PGCache) Get(ctx context.Context, kind pipeline.Kind, key string) (*pipeline.StoredResult, error) {
 	k := c.key.key(string(kind), key)
-	wait := DefaultClaimPoll
-	for {
-		r, err := c.answer(ctx, k, kind, key)
-		if err != nil || r != nil || c.opts.NoClaims {
-			return r, err
-		}
-		mine, err := c.claim(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		if mine {
-			// The claim may be free because its holder has just answered
-			// (its answer and the claim's removal commit together): look
-			// again now that no one else can claim it.
-			r, err := c.answer(ctx, k, kind, key)
-			if err != nil || r == nil {
-				return r, err
-			}
-			if _, err := c.pool.Exec(ctx, `DELETE FROM batch_cache_claims WHERE k = $1 AND owner = $2`, k, c.opts.Owner); err != nil {
-				return nil, fmt.Errorf("checkpoint: shared cache: release claim: %w", err)
-			}
-			return r, nil
-		}
-		if err := c.opts.Wait(ctx, wait); err != nil {
-			return nil, err
-		}
-		wait = min(2*wait, DefaultClaimPollMax)
+	r, err := c.answer(ctx, k, kind, key)
+	if err != nil || r != nil || c.opts.NoClaims {
+		return r, err
 	}
+	mine, err := c.claim(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	if !mine {
+		return nil, pipeline.ErrClaimed
+	}
+	// The claim may be free because its holder has just answered (its
+	// answer and the claim's removal commit together): look again now
+	// that no one else can claim it.
+	r, err = c.answer(ctx, k, kind, key)
+	if err != nil || r == nil {
+		return r, err
+	}
+	if _, err := c.pool.Exec(ctx, `DELETE FROM batch_cache_claims WHERE k = $1 AND owner = $2`, k, c.opts.Owner); err != nil {
+		return nil, fmt.Errorf("checkpoint: shared cache: release claim: %w", err)
+	}
+	return r, nil
 }
 
 // answer reads a live answer, or nil.
@@ -283,15 +270,4 @@ func (c *PGCache) Close() error {
 		return fmt.Errorf("checkpoint: shared cache: release claims: %w", err)
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -25,6 +25,10 @@ type (
 	API = lookup.API
 )
 
+// ErrClaimed is what a shared cache's Get returns while another process
+// holds a live claim on the key (see lookup.ErrClaimed).
+var ErrClaimed = lookup.ErrClaimed
+
 // Lookup kinds. They are also the ledger's and the cache's result kinds.
 const (
 	KindVerify = lookup.KindVerify

@@ -71,8 +71,12 @@ type Config struct {
 	Rejects RejectSink
 	Ledger  Ledger
 	Cache   Cache // optional: answers from earlier runs
-	API     API
-	Checker *contact.Checker
+	// SharedCache says Cache is shared by the processes of a job: an
+	// answer is in it before its row is done, and a write that fails stops
+	// the run resumably (see lookup.Config.SharedCache).
+	SharedCache bool
+	API         API
+	Checker     *contact.Checker
 	// MX, when set, makes addresses whose domain has no MX record invalid
 	// locally (--check-mx).
 	MX *contact.MXChecker
@@ -177,7 +181,7 @@ func New(cfg Config) (*Runner, error) {
 	r.stats.seq.Store(cfg.Resume.Seq)
 	r.end.Store(-1)
 	r.engine = lookup.New(lookup.Config{
-		Ledger: cfg.Ledger, Cache: cfg.Cache, API: cfg.API,
+		Ledger: cfg.Ledger, Cache: cfg.Cache, SharedCache: cfg.SharedCache, API: cfg.API,
 		Budget: r.budget, Count: r.stats.count, Bill: r.stats.bill, Logger: cfg.Logger,
 		Kinds:      cfg.Stages.kinds(),
 		BulkVerify: cfg.VerifyMode == VerifyBulk, BulkSize: cfg.BulkSize, BulkLinger: cfg.BulkLinger,

@@ -464,7 +464,8 @@ func (r *jobRun) config() pipeline.Config {
 	c, p := r.c, r.progress
 	cfg := pipeline.Config{
 		Source: r.src, Sink: r.domains.wrap(r.sink), Rejects: r.rejects,
-		Ledger: commitHook{r.ledger, r.commits}, Cache: r.cache, API: r.client, Checker: contact.NewChecker(),
+		Ledger: commitHook{r.ledger, r.commits}, Cache: r.cache, SharedCache: r.cache != nil && isPostgres(c.Cache),
+		API: r.client, Checker: contact.NewChecker(),
 		Stages: c.stages(), IncludeMobile: c.IncludeMobile, SendInvalid: c.SendInvalid,
 		Refresh: c.Refresh, VerifyMode: pipeline.VerifyMode(r.verifyMode), BulkSize: c.BulkSize,
 		Workers: c.Workers, MaxCalls: c.MaxCalls, AsyncTimeout: c.AsyncTimeout,

@@ -29,7 +29,18 @@ import (
 type Config struct {
 	Ledger Ledger
 	Cache  Cache // optional: answers from earlier runs
-	API    API   // required when any kind is enabled
+	// SharedCache says Cache is shared by the processes of a job (see
+	// Cache): an answer is in it before its row is done, so a Put that
+	// fails stops the run resumably with the key unanswered, and an
+	// answer the ledger holds from an earlier run is put into it again
+	// before it is used (that run may have stopped between the two
+	// writes).
+	SharedCache bool
+	// ClaimPoll and ClaimPollMax are the first and the longest wait before
+	// a key another process has claimed is looked up in the shared cache
+	// again (defaults DefaultClaimPoll, DefaultClaimPollMax).
+	ClaimPoll, ClaimPollMax time.Duration
+	API                     API // required when any kind is enabled
 	// Budget limits paid calls and carries the run's stop switch.
 	Budget *Budget
 	// Count adds n to the run counter name.
@@ -59,6 +70,13 @@ type Config struct {
 	PollInitial  time.Duration
 	PollMax      time.Duration
 }
+
+// Defaults of the wait for a key another process has claimed: looked at
+// again after 100 ms, then half as long again each time, up to 2 s.
+const (
+	DefaultClaimPoll    = 100 * time.Millisecond
+	DefaultClaimPollMax = 2 * time.Second
+)
 
 // Request is one lookup a row needs.
 type Request struct {
@@ -93,11 +111,16 @@ type Engine struct {
 	drainOnce sync.Once
 	drained   chan struct{}
 
-	stored    *bloom // keys stored this run, when cfg.Fresh
-	resolvers map[Kind]*resolver
-	polls     *scheduler
-	pollJobs  chan *pollItem
-	bulk      *bulker
+	stored *bloom // keys stored this run, when cfg.Fresh
+	// started is when the engine was made: a ledger answer fetched before
+	// it comes from an earlier run (see Config.SharedCache).
+	started     time.Time
+	republish   sync.Map // keys put into the shared cache again this run (bounded by maxFailed)
+	republished atomic.Int64
+	resolvers   map[Kind]*resolver
+	polls       *scheduler
+	pollJobs    chan *pollItem
+	bulk        *bulker
 }
 
 // New returns an engine for cfg.
@@ -105,8 +128,14 @@ func New(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ClaimPoll <= 0 {
+		cfg.ClaimPoll = DefaultClaimPoll
+	}
+	if cfg.ClaimPollMax <= 0 {
+		cfg.ClaimPollMax = DefaultClaimPollMax
+	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, polls: newScheduler(), pollJobs: make(chan *pollItem),
-		resolvers: map[Kind]*resolver{}, drained: make(chan struct{})}
+		resolvers: map[Kind]*resolver{}, drained: make(chan struct{}), started: time.Now()}
 	if cfg.Fresh {
 		e.stored = newBloom()
 	}
@@ -247,22 +276,18 @@ func (e *Engine) pollWork(ctx context.Context) error {
 		}
 		if it.retry {
 			// A throttled lookup whose Retry-After passed: back in line.
-			rv := e.resolvers[it.kind]
-			rv.queued.Add(1)
-			select {
-			case rv.jobs <- job{req: it.req, throttles: it.throttles}:
-			case <-e.cfg.Budget.Done():
-				rv.handled()
-			case <-ctx.Done():
-				rv.handled()
+			if !e.resolvers[it.kind].requeue(ctx, job{req: it.req, throttles: it.throttles}) {
 				return nil
 			}
 			continue
 		}
 		var err error
-		if it.kind == KindVerify {
+		switch {
+		case it.claim:
+			err = e.resolvers[it.kind].recheck(ctx, it)
+		case it.kind == KindVerify:
 			err = e.bulk.poll(ctx, it)
-		} else {
+		default:
 			err = e.resolvers[KindPerson].pollPerson(ctx, it)
 		}
 		if err != nil {

@@ -12,7 +12,10 @@ type pollItem struct {
 	kind Kind
 	// retry marks a throttled lookup waiting out its Retry-After; req and
 	// throttles go back into its job.
-	retry     bool
+	retry bool
+	// claim marks a lookup whose key another process has claimed in the
+	// shared cache: the shared cache is asked again when it is due.
+	claim     bool
 	req       Request
 	throttles int
 	key       string   // person: the lookup key

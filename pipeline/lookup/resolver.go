@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,9 @@ type flight struct {
 type job struct {
 	req       Request
 	throttles int // times this key was answered 429
+	// claimed says the shared cache was just asked and this process holds
+	// the claim on the key: pay without asking again.
+	claimed bool
 }
 
 func newResolver(e *Engine, k Kind) *resolver {
@@ -98,6 +102,22 @@ func (rv *resolver) request(ctx context.Context, req Request, w Waiter) {
 	case <-ctx.Done():
 		rv.handled()
 	}
+}
+
+// requeue puts j back in line for a worker (a throttled lookup whose
+// Retry-After passed, or a claimed key this process now holds). It
+// reports false when ctx ended first.
+func (rv *resolver) requeue(ctx context.Context, j job) bool {
+	rv.queued.Add(1)
+	select {
+	case rv.jobs <- j:
+	case <-rv.e.cfg.Budget.Done():
+		rv.handled()
+	case <-ctx.Done():
+		rv.handled()
+		return false
+	}
+	return true
 }
 
 // handled counts one queued job done; the last one after the input ended
@@ -211,13 +231,18 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 		if err != nil {
 			return err
 		}
+		if !rv.republish(ctx, a) {
+			return nil // the shared cache failed: the run is stopping
+		}
 		rv.complete(ctx, key, a, nil)
 		return nil
 	}
 	// A pending answer in the ledger whose handle was not restored (the
 	// server forgot it) is asked for again.
-	if done, err := rv.fromCache(ctx, j.req); done || err != nil {
-		return err
+	if !j.claimed {
+		if done, err := rv.fromCache(ctx, j, nil); done || err != nil {
+			return err
+		}
 	}
 	if rv.kind == KindVerify && e.bulk != nil {
 		return e.bulk.add(ctx, key, j.req.For)
@@ -253,14 +278,21 @@ func (rv *resolver) handle(ctx context.Context, j job) error {
 	return rv.store(ctx, key, a)
 }
 
-// fromCache completes req from the cross-run cache when it holds the key.
-// It reports whether it did; an error is the ledger failing.
-func (rv *resolver) fromCache(ctx context.Context, req Request) (bool, error) {
-	e := rv.e
+// fromCache completes j's key from the cross-run cache when it holds the
+// key, or parks it when another process has claimed it (see ErrClaimed;
+// it is the poll item of an earlier park, or nil). It reports whether it
+// did either: false means the key is to be paid for. An error is the
+// ledger failing.
+func (rv *resolver) fromCache(ctx context.Context, j job, it *pollItem) (bool, error) {
+	e, req := rv.e, j.req
 	if e.cfg.Cache == nil || e.cfg.Refresh {
 		return false, nil
 	}
 	s, err := e.cfg.Cache.Get(ctx, rv.kind, req.ID())
+	if errors.Is(err, ErrClaimed) {
+		rv.awaitClaim(j, it)
+		return true, nil
+	}
 	if err != nil {
 		e.log.Warn("cache read", "err", err)
 		return false, nil
@@ -289,7 +321,44 @@ func (rv *resolver) fromCache(ctx context.Context, req Request) (bool, error) {
 	return true, nil
 }
 
-// store makes an answer durable, caches it and completes its key.
+// awaitClaim parks j, whose key another process has claimed, in the poll
+// scheduler: recheck asks the shared cache again when it is due, first
+// after ClaimPoll, then at growing intervals up to ClaimPollMax. No worker
+// waits meanwhile. it is the item of an earlier park, or nil.
+func (rv *resolver) awaitClaim(j job, it *pollItem) {
+	e, now := rv.e, time.Now()
+	if it == nil {
+		e.cfg.Count("claim_waits", 1)
+		it = &pollItem{kind: rv.kind, claim: true, req: j.req, throttles: j.throttles, created: now,
+			interval: e.cfg.ClaimPoll, due: now.Add(e.cfg.ClaimPoll)}
+	} else {
+		it.backOff(now, e.cfg.ClaimPollMax)
+	}
+	e.polls.add(it)
+}
+
+// recheck asks the shared cache again about a key another process had
+// claimed: its answer completes the key, a claim still held parks it
+// again, and a claim this process took over (the holder's expired without
+// an answer) sends the key to a worker to pay for.
+func (rv *resolver) recheck(ctx context.Context, it *pollItem) error {
+	if rv.e.cfg.Budget.Stopping() {
+		return nil
+	}
+	rv.e.cfg.Count("claim_polls", 1)
+	j := job{req: it.req, throttles: it.throttles}
+	if done, err := rv.fromCache(ctx, j, it); done || err != nil {
+		return err
+	}
+	j.claimed = true
+	rv.requeue(ctx, j)
+	return nil
+}
+
+// store makes an answer durable, caches it and completes its key. With a
+// shared cache the key is complete only once the answer is in it: a Put
+// that fails stops the run (the answer stays in the ledger, and the next
+// run puts it into the shared cache before using it).
 func (rv *resolver) store(ctx context.Context, key string, a *Answer, done ...PendingID) error {
 	e := rv.e
 	if err := e.cfg.Ledger.PutResult(ctx, a.Stored, done...); err != nil {
@@ -300,11 +369,49 @@ func (rv *resolver) store(ctx context.Context, key string, a *Answer, done ...Pe
 	}
 	if c := e.cfg.Cache; c != nil && a.Stored.Status != StatusPending {
 		if err := c.Put(ctx, a.Stored); err != nil {
+			if e.cfg.SharedCache {
+				e.sharedCacheDown(err)
+				return nil
+			}
 			e.log.Warn("cache write", "err", err)
 		}
 	}
 	rv.complete(ctx, key, a, nil)
 	return nil
+}
+
+// republish puts a paid answer that the ledger holds from an earlier run
+// into the shared cache again, once per key and run (that run may have
+// stopped between writing the ledger and the shared cache). It reports
+// false when the shared cache failed (the run is stopping).
+func (rv *resolver) republish(ctx context.Context, a *Answer) bool {
+	e := rv.e
+	if !e.cfg.SharedCache || e.cfg.Cache == nil || a.Data.Origin != OriginCall || !a.Stored.FetchedAt.Before(e.started) {
+		return true
+	}
+	id := string(rv.kind) + "\x00" + a.Stored.Key
+	if _, ok := e.republish.Load(id); ok {
+		return true
+	}
+	if err := e.cfg.Cache.Put(ctx, a.Stored); err != nil {
+		e.sharedCacheDown(err)
+		return false
+	}
+	if e.republished.Add(1) <= maxFailed {
+		e.republish.Store(id, struct{}{})
+	}
+	e.cfg.Count("cache_republished", 1)
+	return true
+}
+
+// ErrSharedCache is the cause of a stop when the shared cache could not
+// store an answer.
+var ErrSharedCache = errors.New("shared cache cannot store answers")
+
+// sharedCacheDown stops the run because the shared cache failed to store
+// an answer: its row stays unwritten (the answer is in the ledger).
+func (e *Engine) sharedCacheDown(err error) {
+	e.cfg.Budget.Stop(fmt.Errorf("%w (%w); the answers bought are kept in the job's state: rerun the same command when the database is back", ErrSharedCache, err))
 }
 
 // call makes the paid call for req. A nil answer with a nil error means the

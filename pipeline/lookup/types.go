@@ -3,6 +3,7 @@ package lookup
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -113,11 +114,18 @@ type Ledger interface {
 }
 
 // Cache keeps answers across runs and jobs. Both methods are safe for
-// concurrent use. A cache is an optimization: the engine logs a Get error
-// and calls the API instead, and logs a Put error and goes on.
+// concurrent use. A local cache is an optimization: the engine logs a Get
+// error and calls the API instead, and logs a Put error and goes on. A
+// shared cache (Config.SharedCache) is part of the job's state: a Put that
+// fails stops the run resumably, and its row is not done.
 type Cache interface {
 	// Get returns the answer cached for (kind, key), or nil, nil when there
 	// is none or it has expired. It sees earlier Puts, written yet or not.
+	// A shared cache returns an error matching ErrClaimed when another
+	// process holds a live claim on the key (it is paying for it now): the
+	// engine parks the lookup and asks again later, without holding a
+	// worker. A nil, nil from a shared cache means this process holds the
+	// claim and is to pay.
 	Get(ctx context.Context, kind Kind, key string) (*StoredResult, error)
 	// Put caches r, replacing any entry for (Kind, Key); FetchedAt (now
 	// when zero) starts its time to live. It may be asynchronous: nothing
@@ -125,6 +133,12 @@ type Cache interface {
 	// later Put. An answer whose verdict has no time to live is not kept.
 	Put(ctx context.Context, r StoredResult) error
 }
+
+// ErrClaimed is what a shared Cache's Get returns when another process
+// holds a live claim on the key: that process is paying for it, and its
+// answer will be in the cache when its claim is released (or the claim
+// expires, and the next Get takes it over).
+var ErrClaimed = errors.New("another process is looking the key up")
 
 // API is the part of the CustomerOS client the engine calls. Every method
 // is safe for concurrent use, makes one logical call (the client retries
