@@ -312,6 +312,11 @@ func openSink(ctx context.Context, c *RunCmd, state, jobID string, schema pipeli
 	case isDatabase(out):
 		s, err := sqlsink.Open(ctx, out, sqlsink.Options{Table: c.Table, UpsertKey: c.UpsertKey, JobID: jobID[:16], Schema: schema}, pos)
 		if err != nil {
+			if isPostgres(out) {
+				if stop := serviceError("output "+redact.URL(out), err); stop != nil {
+					return nil, stop
+				}
+			}
 			return nil, outputError(redact.URL(out), pos, err)
 		}
 		return s, nil
@@ -404,6 +409,9 @@ func openCache(ctx context.Context, j *JobFlags, claims bool) (resultCache, erro
 	if isPostgres(j.Cache) {
 		c, err := checkpoint.OpenPGCache(ctx, j.Cache, ttl, checkpoint.PGCacheOptions{NoClaims: !claims, ClaimTTL: j.ClaimTTL})
 		if err != nil {
+			if stop := serviceError("cache "+redact.URL(j.Cache), err); stop != nil {
+				return nil, stop
+			}
 			return nil, fmt.Errorf("open cache %s: %w", redact.URL(j.Cache), err)
 		}
 		return c, nil
