@@ -451,6 +451,9 @@ func (r *jobRun) newRunner(ctx context.Context) (*pipeline.Runner, error) {
 		// shared by its shards and runs.
 		b, err := checkpoint.OpenPGBudget(ctx, c.Cache, r.sinkJobID, c.MaxCalls)
 		if err != nil {
+			if stop := serviceError("shared budget "+redact.URL(c.Cache), err); stop != nil {
+				return nil, stop
+			}
 			return nil, fmt.Errorf("open shared budget: %w", err)
 		}
 		r.onClose(func() { b.Close() })
