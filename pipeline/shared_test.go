@@ -17,6 +17,7 @@ import (
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/customeros/sandbox"
 	"github.com/contactbatch/batch/pipeline"
+	"github.com/contactbatch/batch/pipeline/counter"
 )
 
 // pgSchemaURL returns the test database's URL with connections confined
@@ -124,10 +125,10 @@ func TestClaimedKeyDoesNotHoldAWorker(t *testing.T) {
 	// The one worker is not held by the claimed row: every other key is
 	// paid for while the claim stands.
 	waitFor(t, "the other rows' calls", func() bool { return h.sb.Counters().Sent(sandbox.EpVerify) == free })
-	if n := r.Snapshot().Counters["claim_waits"]; n != 1 {
+	if n := r.Snapshot().Counters[counter.ClaimWaits]; n != 1 {
 		t.Errorf("claim_waits = %d, want 1 (the claimed row parked)", n)
 	}
-	waitFor(t, "a re-check of the claim", func() bool { return r.Snapshot().Counters["claim_polls"] > 0 })
+	waitFor(t, "a re-check of the claim", func() bool { return r.Snapshot().Counters[counter.ClaimPolls] > 0 })
 	select {
 	case err := <-done:
 		t.Fatalf("the run ended (%v) before the claimed key was answered", err)
@@ -144,10 +145,10 @@ func TestClaimedKeyDoesNotHoldAWorker(t *testing.T) {
 	if n := h.sb.Counters().Sent(sandbox.EpVerify); n != free {
 		t.Errorf("verify calls = %d, want %d (the claimed key is not paid again)", n, free)
 	}
-	if got := sum.Counters["rows_written"]; got != free+1 {
+	if got := sum.Counters[counter.RowsWritten]; got != free+1 {
 		t.Errorf("rows written = %d, want %d", got, free+1)
 	}
-	if got := sum.Counters["cache_hits"]; got != 1 {
+	if got := sum.Counters[counter.CacheHits]; got != 1 {
 		t.Errorf("cache hits = %d, want 1 (the claimant's answer)", got)
 	}
 }
@@ -187,7 +188,7 @@ func TestClaimTakenOverWhenExpired(t *testing.T) {
 		done <- err
 	}()
 	waitFor(t, "the other rows' calls", func() bool { return h.sb.Counters().Sent(sandbox.EpVerify) == free })
-	waitFor(t, "a re-check of the claim", func() bool { return r.Snapshot().Counters["claim_polls"] > 0 })
+	waitFor(t, "a re-check of the claim", func() bool { return r.Snapshot().Counters[counter.ClaimPolls] > 0 })
 	clk.Add(time.Minute) // the claim expires
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestSharedCacheWriteFailureStops(t *testing.T) {
 	if !errors.Is(err, pipeline.ErrStopped) || !strings.Contains(err.Error(), "shared cache cannot store answers") {
 		t.Fatalf("run: %v; want a resumable stop naming the shared cache", err)
 	}
-	if got := sum.Counters["rows_written"]; got != 0 {
+	if got := sum.Counters[counter.RowsWritten]; got != 0 {
 		t.Errorf("rows written = %d, want 0 (its answer is not shared)", got)
 	}
 	if n := h.sb.Counters().Sent(sandbox.EpVerify); n != 1 {
@@ -256,7 +257,7 @@ func TestSharedCacheWriteFailureStops(t *testing.T) {
 	if n := h.sb.Counters().Sent(sandbox.EpVerify); n != 1 {
 		t.Errorf("verify calls = %d after the resume, want 1 (the ledger's answer)", n)
 	}
-	if got := sum.Counters["cache_republished"]; got != 1 {
+	if got := sum.Counters[counter.Republished]; got != 1 {
 		t.Errorf("cache_republished = %d, want 1", got)
 	}
 	if r, err := c.Get(ctx, "verify", "claimed@held.com"); err != nil || r == nil {

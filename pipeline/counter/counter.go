@@ -16,19 +16,22 @@ type Name string
 
 // The counters with a fixed name.
 const (
-	RowsWritten    Name = "rows_written"     // rows written to the output
-	RowsRejected   Name = "rows_rejected"    // rows written to the rejects file
-	RowsOtherShard Name = "rows_other_shard" // rows read and left to another shard
-	LocalInvalid   Name = "local_invalid"    // addresses the local checks refused: no call sent
-	DedupeHits     Name = "dedupe_hits"      // answers shared with an earlier row of the job
-	CacheHits      Name = "cache_hits"       // answers from the cache of earlier jobs
-	Throttled      Name = "throttled"        // lookups rescheduled after a 429
-	LookupErrors   Name = "lookup_errors"    // lookups that ended in an error
-	Polls          Name = "polls"            // polls of async lookups and bulk jobs
-	AsyncParked    Name = "async_parked"     // lookups parked for a poll
-	AsyncRestored  Name = "async_restored"   // parked lookups a resume took over
-	AsyncTimeouts  Name = "async_timeouts"   // async lookups given up after the async timeout
-	BulkJobs       Name = "bulk_jobs"        // bulk verify jobs submitted
+	RowsWritten    Name = "rows_written"      // rows written to the output
+	RowsRejected   Name = "rows_rejected"     // rows written to the rejects file
+	RowsOtherShard Name = "rows_other_shard"  // rows read and left to another shard
+	LocalInvalid   Name = "local_invalid"     // addresses the local checks refused: no call sent
+	DedupeHits     Name = "dedupe_hits"       // answers shared with an earlier row of the job
+	CacheHits      Name = "cache_hits"        // answers from the cache of earlier jobs
+	Throttled      Name = "throttled"         // lookups rescheduled after a 429
+	LookupErrors   Name = "lookup_errors"     // lookups that ended in an error
+	Polls          Name = "polls"             // polls of async lookups and bulk jobs
+	AsyncParked    Name = "async_parked"      // lookups parked for a poll
+	AsyncRestored  Name = "async_restored"    // parked lookups a resume took over
+	AsyncTimeouts  Name = "async_timeouts"    // async lookups given up after the async timeout
+	BulkJobs       Name = "bulk_jobs"         // bulk verify jobs submitted
+	ClaimWaits     Name = "claim_waits"       // lookups parked because another process claimed the key in the shared cache
+	ClaimPolls     Name = "claim_polls"       // looks at the shared cache again for a claimed key
+	Republished    Name = "cache_republished" // answers kept in the ledger put into the shared cache again
 )
 
 // Family is the prefix of a group of counters.

@@ -328,7 +328,7 @@ func (rv *resolver) fromCache(ctx context.Context, j job, it *pollItem) (bool, e
 func (rv *resolver) awaitClaim(j job, it *pollItem) {
 	e, now := rv.e, time.Now()
 	if it == nil {
-		e.cfg.Count("claim_waits", 1)
+		e.cfg.Count(counter.ClaimWaits, 1)
 		it = &pollItem{kind: rv.kind, claim: true, req: j.req, throttles: j.throttles, created: now,
 			interval: e.cfg.ClaimPoll, due: now.Add(e.cfg.ClaimPoll)}
 	} else {
@@ -345,7 +345,7 @@ func (rv *resolver) recheck(ctx context.Context, it *pollItem) error {
 	if rv.e.cfg.Budget.Stopping() {
 		return nil
 	}
-	rv.e.cfg.Count("claim_polls", 1)
+	rv.e.cfg.Count(counter.ClaimPolls, 1)
 	j := job{req: it.req, throttles: it.throttles}
 	if done, err := rv.fromCache(ctx, j, it); done || err != nil {
 		return err
@@ -400,7 +400,7 @@ func (rv *resolver) republish(ctx context.Context, a *Answer) bool {
 	if e.republished.Add(1) <= maxFailed {
 		e.republish.Store(id, struct{}{})
 	}
-	e.cfg.Count("cache_republished", 1)
+	e.cfg.Count(counter.Republished, 1)
 	return true
 }
 
