@@ -19,6 +19,9 @@ const (
 	DefaultBreakerStreak = 8
 	DefaultBreakerWindow = 100
 	DefaultBreakerShare  = 0.5
+	// DefaultBreakerBroken is how many answers in a row of one endpoint
+	// may come cut short or unreadable before the breaker opens.
+	DefaultBreakerBroken = 8
 )
 
 // Transient reports whether err, returned by a Client call after its
@@ -69,9 +72,16 @@ type OutageError struct {
 	Failed, Of int
 	// Last is the last failure.
 	Last error
+	// Broken marks an outage seen as answers cut short or unreadable
+	// (Failed of them in a row), each one likely paid for and lost.
+	Broken bool
 }
 
 func (e *OutageError) Error() string {
+	if e.Broken {
+		return fmt.Sprintf("API failing at %s: its answers are cut short or unreadable (%d %s answers in a row); rerun the same command when it is back",
+			e.URL, e.Failed, e.Endpoint)
+	}
 	what := "unreachable"
 	var ae *APIError
 	if errors.As(e.Last, &ae) && ae.Status != 0 {
@@ -134,15 +144,21 @@ func RootCause(err error) string {
 // cancellations and the run-stopping 401/402/403 are not counted. Once
 // open it stays open: the run stops and the next run starts closed.
 //
-// The zero value uses the defaults (8 keys, 100 calls, half); it is safe
-// for concurrent use.
+// It also opens for an endpoint after Broken answers in a row (attempts,
+// not calls: see Answer) came cut short or did not parse: such an answer is
+// usually paid for, so retrying them one lookup after another would pay
+// for every key several times and learn nothing.
+//
+// The zero value uses the defaults (8 keys, 100 calls, half, 8 broken
+// answers); it is safe for concurrent use.
 type Breaker struct {
 	// URL names the API in the outage message.
 	URL string
-	// Streak, Window and Share: see the type's documentation.
+	// Streak, Window, Share and Broken: see the type's documentation.
 	Streak int
 	Window int
 	Share  float64
+	Broken int
 
 	mu   sync.Mutex
 	eps  map[Endpoint]*breakerState
@@ -159,6 +175,7 @@ type breakerState struct {
 	next   int                 // ring position of the next outcome
 	filled int
 	failed int // true values in ring
+	broken int // answers in a row cut short or unreadable
 }
 
 // Record adds one call's outcome for ep and the lookup key it was for. It
@@ -180,14 +197,7 @@ func (b *Breaker) Record(ep Endpoint, key string, err error) error {
 	if share <= 0 || share > 1 {
 		share = DefaultBreakerShare
 	}
-	if b.eps == nil {
-		b.eps = map[Endpoint]*breakerState{}
-	}
-	st := b.eps[ep]
-	if st == nil {
-		st = &breakerState{streak: map[string]struct{}{}, ring: make([]bool, window)}
-		b.eps[ep] = st
-	}
+	st := b.stateLocked(ep, window)
 	failed := Transient(err) && !(isPoll(ep) && errors.As(err, &ae) && ae.Status == http.StatusNotFound)
 	if st.ring[st.next] {
 		st.failed--
@@ -211,6 +221,41 @@ func (b *Breaker) Record(ep Endpoint, key string, err error) error {
 	}
 	b.doneLocked()
 	return b.open
+}
+
+// stateLocked returns ep's state, made with a ring of window outcomes.
+func (b *Breaker) stateLocked(ep Endpoint, window int) *breakerState {
+	if b.eps == nil {
+		b.eps = map[Endpoint]*breakerState{}
+	}
+	st := b.eps[ep]
+	if st == nil {
+		st = &breakerState{streak: map[string]struct{}{}, ring: make([]bool, window)}
+		b.eps[ep] = st
+	}
+	return st
+}
+
+// Answer adds one HTTP attempt of ep that got an answer: broken means its
+// body was cut short or did not parse (err is then the attempt's error).
+// It implements the client's AnswerObserver: the breaker opens after
+// Broken broken answers in a row, whichever lookups they were for, and
+// cancels its Context so that the calls in flight stop retrying.
+func (b *Breaker) Answer(ep Endpoint, broken bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.open != nil {
+		return
+	}
+	st := b.stateLocked(ep, defaults.Or(b.Window, DefaultBreakerWindow))
+	if !broken {
+		st.broken = 0
+		return
+	}
+	if st.broken++; st.broken >= defaults.Or(b.Broken, DefaultBreakerBroken) {
+		b.open = &OutageError{URL: b.URL, Endpoint: ep, Failed: st.broken, Of: st.broken, Last: err, Broken: true}
+		b.doneLocked()
+	}
 }
 
 // Context returns a context cancelled (with the *OutageError as its

@@ -221,3 +221,42 @@ func TestBreakerDefaults(t *testing.T) {
 		t.Errorf("cause of the breaker's context = %v, want the *OutageError", context.Cause(b.Context()))
 	}
 }
+
+// TestBreakerBrokenAnswers: broken answers (cut short, unreadable) in a row
+// on one endpoint open the breaker at the 8th, whatever keys they were for;
+// a good answer between them starts the count again, and another
+// endpoint's answers do not count.
+func TestBreakerBrokenAnswers(t *testing.T) {
+	broken := &customeros.APIError{Endpoint: customeros.EndpointVerify, Err: errors.New("truncated body")}
+	var b customeros.Breaker
+	b.URL = "http://api.test"
+	for range 7 {
+		b.Answer(customeros.EndpointVerify, true, broken)
+	}
+	b.Answer(customeros.EndpointVerify, false, nil)
+	for range 7 {
+		b.Answer(customeros.EndpointVerify, true, broken)
+		b.Answer(customeros.EndpointPerson, true, broken)
+	}
+	if err := b.Err(); err != nil {
+		t.Fatalf("open after 7 broken answers in a row: %v", err)
+	}
+	if b.Context().Err() != nil {
+		t.Fatal("context cancelled while closed")
+	}
+	b.Answer(customeros.EndpointVerify, true, broken)
+	var oe *customeros.OutageError
+	if err := b.Err(); !errors.As(err, &oe) || !oe.Broken || oe.Endpoint != customeros.EndpointVerify || oe.Failed != 8 {
+		t.Fatalf("after 8: %v", err)
+	}
+	const want = "API failing at http://api.test: its answers are cut short or unreadable (8 verify answers in a row); rerun the same command when it is back"
+	if oe.Error() != want {
+		t.Errorf("message %q\nwant      %q", oe.Error(), want)
+	}
+	if context.Cause(b.Context()) != oe {
+		t.Error("the breaker's context is not cancelled with the outage")
+	}
+	if err := b.Record(customeros.EndpointVerify, "k", nil); err != oe {
+		t.Errorf("Record once open = %v, want the outage", err)
+	}
+}

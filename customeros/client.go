@@ -49,6 +49,14 @@ type Pacer interface {
 	Observe(ep Endpoint, o Outcome)
 }
 
+// AnswerObserver is told about every attempt that got an answer, so that
+// answers that keep coming broken can stop a run (see Breaker.Answer).
+type AnswerObserver interface {
+	// Answer reports one answered attempt of ep; broken means its body was
+	// cut short or did not parse (err is then the attempt's error).
+	Answer(ep Endpoint, broken bool, err error)
+}
+
 // Outcome is one attempt's result as reported to a Pacer.
 type Outcome struct {
 	// Status is the HTTP status, 0 for a transport error.
@@ -69,6 +77,9 @@ type Stats struct {
 	Retries int64
 	// Throttled counts 429 answers.
 	Throttled int64
+	// Hung counts attempts abandoned by the hang detector (see
+	// Client.HangFactor).
+	Hung int64
 	// ByStatus counts answers by HTTP status (0 = transport error).
 	ByStatus map[int]int64
 }
@@ -86,6 +97,16 @@ type Client struct {
 	HTTPClient *http.Client
 	// AttemptTimeout bounds one attempt, headers and body (default 60 s).
 	AttemptTimeout time.Duration
+	// HangFactor, HangFloor and HangSamples shape the hang detector: once
+	// an endpoint has had HangSamples complete 2xx answers (default 50),
+	// an attempt is abandoned as hung (ErrHung, retried) after
+	// max(HangFloor, HangFactor × the p99 latency of its latest 256
+	// answers) (defaults 4 and 2 s), never later than AttemptTimeout. The
+	// last attempt of a call, bulk uploads and downloads always get the
+	// whole AttemptTimeout. A negative HangFactor turns the detector off.
+	HangFactor  float64
+	HangFloor   time.Duration
+	HangSamples int
 	// MaxAttempts bounds the attempts per call (default 4: 1 + 3 retries).
 	MaxAttempts int
 	// InitialBackoff and MaxBackoff shape the exponential backoff with
@@ -106,6 +127,8 @@ type Client struct {
 	ReturnThrottled bool
 	// Pacer is optional.
 	Pacer Pacer
+	// Answers is optional; it is told about each answered attempt.
+	Answers AnswerObserver
 	// Logger is optional; it gets retry decisions at debug level. It never
 	// gets the key, URLs or query strings.
 	Logger *slog.Logger
@@ -119,6 +142,8 @@ type Client struct {
 	wrapped atomic.Pointer[wrappedClient]
 	// bufs pools response body buffers for calls that decode in the loop.
 	bufs sync.Pool
+	// lat holds each endpoint's recent latencies (the hang detector).
+	lat [numEndpoints]latencies
 }
 
 // maxStatus bounds the statuses counted without a lock (HTTP uses 100–599).
@@ -131,6 +156,7 @@ type clientStats struct {
 	byStatus  [maxStatus]atomic.Int64
 	retries   atomic.Int64
 	throttled atomic.Int64
+	hung      atomic.Int64
 	// mu guards odd: statuses outside [0, maxStatus).
 	mu  sync.Mutex
 	odd map[int]int64
@@ -163,7 +189,7 @@ func New(baseURL, apiKey string) *Client {
 func (c *Client) Stats() Stats {
 	st := &c.stats
 	s := Stats{Attempts: map[Endpoint]int64{}, ByStatus: map[int]int64{},
-		Retries: st.retries.Load(), Throttled: st.throttled.Load()}
+		Retries: st.retries.Load(), Throttled: st.throttled.Load(), Hung: st.hung.Load()}
 	for i, ep := range Endpoints() {
 		if n := st.attempts[i].Load(); n != 0 {
 			s.Attempts[ep] = n
@@ -362,7 +388,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 				return nil, &APIError{Endpoint: cl.ep, Attempts: attempt - 1, Err: err}
 			}
 		}
-		resp, sent, err := c.attempt(ctx, hc, cl, u)
+		resp, sent, err := c.attempt(ctx, hc, cl, u, attempt, maxAttempts)
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			c.release(&resp)
 			if c.Pacer != nil {
@@ -370,8 +396,16 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 			}
 			return nil, &APIError{Endpoint: cl.ep, Attempts: attempt, Err: ctxErr}
 		}
+		answered := err == nil
 		r := c.judge(cl, attempt, &resp, sent, err)
 		c.observe(cl.ep, r)
+		if c.Answers != nil {
+			if r.apiErr != nil && errors.Is(r.apiErr, errTruncated) {
+				c.Answers.Answer(cl.ep, true, r.apiErr)
+			} else if answered {
+				c.Answers.Answer(cl.ep, false, nil)
+			}
+		}
 		switch {
 		case r.decodeErr != nil:
 			return nil, &APIError{Endpoint: cl.ep, Status: r.status, Err: r.decodeErr}
@@ -494,9 +528,22 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 // attempt makes one HTTP attempt to u. sent reports whether any request
 // bytes reached the connection. With cl.decode set the body is in a pooled
 // buffer (release it).
-func (c *Client) attempt(ctx context.Context, hc *http.Client, cl *call, u string) (resp response, sent bool, err error) {
-	actx, cancel := context.WithTimeout(ctx, defaults.Or(c.AttemptTimeout, DefaultAttemptTimeout))
+func (c *Client) attempt(ctx context.Context, hc *http.Client, cl *call, u string, attempt, maxAttempts int) (resp response, sent bool, err error) {
+	tmo, hang := c.attemptLimit(cl, attempt, maxAttempts)
+	actx, cancel := context.WithTimeout(ctx, tmo)
 	defer cancel()
+	start := time.Now()
+	defer func() {
+		switch {
+		case err == nil:
+			c.observeLatency(cl, resp.status, time.Since(start))
+		case hang && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded):
+			c.stats.hung.Add(1)
+			// Whatever the attempt was doing (waiting for headers, reading
+			// the body), it hung: not a broken answer.
+			err = fmt.Errorf("%w after %s (the endpoint's answers are much faster): %w", ErrHung, tmo, context.DeadlineExceeded)
+		}
+	}()
 	st := &attemptState{ep: endpointIndex(cl.ep)}
 	actx = context.WithValue(actx, attemptKey{}, st)
 	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { st.writes.Add(1) }})

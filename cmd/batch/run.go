@@ -446,6 +446,7 @@ func (r *jobRun) newRunner(ctx context.Context) (*pipeline.Runner, error) {
 	r.commits = make(chan struct{}, 1)
 	r.domains = loadDomains(r.state, r.progress.Seq)
 	cfg := r.config()
+	r.client.Answers = cfg.Breaker // answers that keep coming broken stop the run
 	if c.MaxCalls > 0 && !c.NoCache && isPostgres(c.Cache) {
 		// With a shared cache, --max-calls is the whole job's budget,
 		// shared by its shards and runs.
