@@ -34,7 +34,12 @@ type estimate struct {
 // email or phone is found, an organization when not found), so the calls
 // are the most the run can pay. It makes no API call.
 func (c *EstimateCmd) run(ctx context.Context, e *env) error {
-	src, err := c.openDetected(ctx, e.Stdin)
+	in, closeIn, err := openStream(ctx, c.Input, e.Stdin) // a named pipe is opened once
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	src, err := c.openDetected(ctx, in)
 	if err != nil {
 		return err
 	}

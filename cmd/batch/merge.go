@@ -37,7 +37,12 @@ func (c *MergeCmd) run(ctx context.Context, e *env) error {
 	}
 	defer closeParts(parts)
 	defer closeParts(rparts)
-	_, stdin, err := fingerprint(ctx, c.Input, e.Stdin)
+	in, closeIn, err := openStream(ctx, c.Input, e.Stdin) // a named pipe is opened once
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	_, stdin, err := fingerprint(ctx, c.Input, in)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrStopped) {
 			return err // the input's storage is down: rerun merge when it is back

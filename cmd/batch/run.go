@@ -327,7 +327,12 @@ func (r *jobRun) identify(ctx context.Context) error {
 // in: the stored one on a resume, else detected from its head.
 func (r *jobRun) readInputHead(ctx context.Context) error {
 	c := r.c
-	fp, stdin, err := fingerprint(ctx, c.Input, r.e.Stdin)
+	in, closeIn, err := openStream(ctx, c.Input, r.e.Stdin) // a named pipe is opened once
+	if err != nil {
+		return err
+	}
+	r.onClose(closeIn)
+	fp, stdin, err := fingerprint(ctx, c.Input, in)
 	if err != nil {
 		if isUsage(err) || errors.Is(err, pipeline.ErrStopped) {
 			return err // a usage error, or the input's storage is down: a resumable stop

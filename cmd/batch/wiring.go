@@ -42,11 +42,11 @@ type source interface {
 // of the stream and returns a reader that replays it, to read from instead.
 func fingerprint(ctx context.Context, input string, stdin io.Reader) (string, io.Reader, error) {
 	switch {
-	case input == "-":
+	case readsLikeStdin(input):
 		head := make([]byte, stdinHead)
 		n, err := io.ReadFull(stdin, head)
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return "", nil, fmt.Errorf("read stdin: %w", err)
+			return "", nil, fmt.Errorf("read %s: %w", streamName(input), err)
 		}
 		sum := sha256.Sum256(head[:n])
 		return "stdin head=" + hex.EncodeToString(sum[:]), io.MultiReader(bytes.NewReader(head[:n]), stdin), nil
@@ -155,11 +155,11 @@ func detectDialect(ctx context.Context, input string, stdin io.Reader, force csv
 			return d, nil, usagef("--delimiter and --encoding are for CSV input; %s is a workbook", input)
 		}
 		return d, stdin, nil
-	case input == "-":
+	case readsLikeStdin(input):
 		head := make([]byte, csvsource.SniffBytes)
 		n, rerr := io.ReadFull(stdin, head)
 		if rerr != nil && !errors.Is(rerr, io.ErrUnexpectedEOF) && !errors.Is(rerr, io.EOF) {
-			return d, nil, fmt.Errorf("read stdin: %w", rerr)
+			return d, nil, fmt.Errorf("read %s: %w", streamName(input), rerr)
 		}
 		stdin = io.MultiReader(bytes.NewReader(head[:n]), stdin)
 		d, err = csvsource.DetectReader(bytes.NewReader(head[:n]), force) // gzip undone
@@ -289,12 +289,13 @@ func openSource(ctx context.Context, input string, overrides map[string]string, 
 			return &storageSource{source: src, input: input}, nil
 		}
 	} else {
-		if input == "-" {
-			opts.Origin = "-"
+		path := input
+		if readsLikeStdin(input) {
+			opts.Origin, path = input, "-" // opened once by openStream, read as stdin
 		} else if err := notDir(input); err != nil {
 			return nil, err
 		}
-		src, err = csvsource.Open(ctx, input, opts, cursor, header)
+		src, err = csvsource.Open(ctx, path, opts, cursor, header)
 	}
 	if err != nil {
 		if isUsage(err) || errors.Is(err, contact.ErrUnmapped) || inputMissing(err) || errors.Is(err, csvsource.ErrUnsupportedEncoding) || errors.Is(err, csvsource.ErrHeader) {
