@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,6 +109,20 @@ func retryableRowsRetried(t *testing.T, sink string) {
 	}
 	if em.repeated() != 0 {
 		t.Errorf("repeated billable = %d, want 0", em.repeated())
+	}
+	// The retry pass knew its row total (the finished job's), so its % is
+	// rows done of 300, not the share of bytes read.
+	var runs struct {
+		Runs []struct {
+			RowsTotal int64 `json:"rows_total"`
+			Percent   *int  `json:"percent"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(readFile(t, filepath.Join(dir, filepath.Base(out)+".state", "report.json")), &runs); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(runs.Runs); n != 2 || runs.Runs[0].RowsTotal != 0 || runs.Runs[1].RowsTotal != 300 || runs.Runs[1].Percent == nil || *runs.Runs[1].Percent != 100 {
+		t.Errorf("runs' row totals: %+v; want the first unknown (0) and the retry pass's 300 at 100 %%", runs.Runs)
 	}
 	if sink == "csv" {
 		if !bytes.Equal(readFile(t, out), readFile(t, refOut)) {

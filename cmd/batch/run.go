@@ -168,7 +168,8 @@ type jobRun struct {
 	sinkJobID string
 	job       *checkpoint.Job
 	progress  pipeline.Progress
-	fresh     bool // no earlier run of the job
+	rowsTotal int64 // the job's rows, when known (a retry pass), else 0
+	fresh     bool  // no earlier run of the job
 
 	src      source
 	sink     pipeline.Sink
@@ -360,7 +361,7 @@ func (r *jobRun) readInputHead(ctx context.Context) error {
 // resume reads where the job goes on from (see resumePoint); done reports
 // a finished job with nothing to retry.
 func (r *jobRun) resume(ctx context.Context) (done bool, err error) {
-	r.job, r.progress, done, err = r.c.resumePoint(ctx, r.e, r.ledger, r.state, r.identity, r.fp)
+	r.job, r.progress, r.rowsTotal, done, err = r.c.resumePoint(ctx, r.e, r.ledger, r.state, r.identity, r.fp)
 	return done, err
 }
 
@@ -508,7 +509,7 @@ type watchers struct {
 // progress display over runner.
 func (r *jobRun) watch(ctx context.Context, runner *pipeline.Runner) (*watchers, error) {
 	c, e := r.c, r.e
-	probe := newProbe(runner, r.client.Stats, r.src, r.progress.Seq, 0, c.MaxCalls)
+	probe := newProbe(runner, r.client.Stats, r.src, r.progress.Seq, r.rowsTotal, c.MaxCalls)
 	rec := newRecorder(r.state, r.identity, e.args, probe, r.outcomes, r.commits)
 	if prev, _ := loadRuns(r.state, r.identity); len(prev) > 0 {
 		for _, run := range prev {
@@ -589,14 +590,15 @@ func (r *jobRun) report(w *watchers, sum pipeline.Summary, runErr error) error {
 // and zero progress for a fresh job (after discarding another job's state
 // with --restart), the committed progress for a resume, and fresh progress
 // with the counters to recount for a retry pass over a finished job with
-// retryable rows. done reports a finished job with nothing to retry.
-func (c *RunCmd) resumePoint(ctx context.Context, e *env, ledger *checkpoint.Ledger, state, identity, fp string) (job *checkpoint.Job, progress pipeline.Progress, done bool, err error) {
+// retryable rows, with the finished job's row count as total (0 when the
+// total is not known). done reports a finished job with nothing to retry.
+func (c *RunCmd) resumePoint(ctx context.Context, e *env, ledger *checkpoint.Ledger, state, identity, fp string) (job *checkpoint.Job, progress pipeline.Progress, total int64, done bool, err error) {
 	job, err = ledger.Job(ctx)
 	switch {
 	case errors.Is(err, checkpoint.ErrNoJob):
 		job = nil
 	case err != nil:
-		return nil, progress, false, fmt.Errorf("read state %s: %w", state, err)
+		return nil, progress, 0, false, fmt.Errorf("read state %s: %w", state, err)
 	}
 	if job != nil && (job.Identity != identity || c.Restart) {
 		if !c.Restart {
@@ -604,11 +606,11 @@ func (c *RunCmd) resumePoint(ctx context.Context, e *env, ledger *checkpoint.Led
 			if job.Fingerprint != fp {
 				why = "the input changed"
 			}
-			return nil, progress, false, usagef("state %s belongs to another job (%s since it started); rerun with --restart to discard it and start over, or use another --state", state, why)
+			return nil, progress, 0, false, usagef("state %s belongs to another job (%s since it started); rerun with --restart to discard it and start over, or use another --state", state, why)
 		}
 		e.log.Info("restart: discarding the job's earlier state", "state", state)
 		if err := ledger.Reset(ctx); err != nil {
-			return nil, progress, false, fmt.Errorf("reset state: %w", err)
+			return nil, progress, 0, false, fmt.Errorf("reset state: %w", err)
 		}
 		removePartials(c.Output, c.rejectsPath(state))
 		os.Remove(filepath.Join(state, runsFile)) // the history belongs to the discarded job
@@ -617,24 +619,25 @@ func (c *RunCmd) resumePoint(ctx context.Context, e *env, ledger *checkpoint.Led
 	if job != nil {
 		progress, err = ledger.Progress(ctx)
 		if err != nil {
-			return nil, progress, false, fmt.Errorf("read progress: %w", err)
+			return nil, progress, 0, false, fmt.Errorf("read progress: %w", err)
 		}
 		if progress.Finished {
 			n := pipeline.RetryableRows(progress.Counters)
 			if n == 0 {
 				fmt.Fprintf(e.Stderr, "batch: job already finished (%d rows); nothing to do. Use --restart to run it again.\n", progress.Seq)
-				return job, progress, true, nil
+				return job, progress, 0, true, nil
 			}
 			// A retry pass: every row again from the first, answers from the
 			// ledger, calls only for the retryable lookups, the output
 			// rewritten (files republished atomically, databases upserted).
 			fmt.Fprintf(e.Stderr, "batch: job finished with %d retryable rows (error or pending); retrying them\n", n)
+			total = progress.Seq // every row is read again: the total is known
 			progress = pipeline.Progress{Counters: pipeline.RetryCounters(progress.Counters)}
 		} else {
 			e.log.Info("resuming", "rows_done", progress.Seq, "state", state)
 		}
 	}
-	return job, progress, false, nil
+	return job, progress, total, false, nil
 }
 
 // retryableError reports a job that finished with retryable rows (exit 4).
