@@ -442,6 +442,9 @@ func (r *jobRun) openOutputs(ctx context.Context) error {
 func (r *jobRun) newRunner(ctx context.Context) (*pipeline.Runner, error) {
 	c := r.c
 	pacer := pace.New(shardRate(c.Rate, r.shard))
+	paceMem := paceMemoryPath(c.APIURL, r.key, r.shard)
+	recallPace(pacer, paceMem, time.Now(), r.e.log)
+	r.onClose(func() { rememberPace(pacer, paceMem, time.Now(), r.e.log) })
 	r.client = customeros.New(c.APIURL, r.key)
 	r.outcomes = &outcomeCounter{next: pacer}
 	r.client.Pacer = r.outcomes

@@ -140,6 +140,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		defer os.RemoveAll(dir)
 	}
+	// batch remembers the paces it learned under the user cache directory;
+	// one per bench run, so that no row starts from a pace an earlier
+	// bench left (later runs against one emulator within a row do).
+	if err := os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache")); err != nil {
+		fmt.Fprintf(stderr, "batchbench: %v\n", err)
+		return 1
+	}
 	b := &bench{bin: abs, dir: dir, seed: *seed, pgURL: *pg, log: stderr}
 
 	want := map[string]bool{}

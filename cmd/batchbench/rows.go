@@ -142,7 +142,7 @@ func (b *bench) overhead(ctx context.Context) ([]result, error) {
 	return results, nil
 }
 
-func (b *bench) overheadAt(ctx context.Context, in, emails string, lat time.Duration, n, w, rounds int) (result, error) {
+func (b *bench) overheadAt(ctx context.Context, in, emails string, lat time.Duration, n, w, nRounds int) (result, error) {
 	e, err := startEmulator(sandbox.Options{Seed: int64(b.seed), Latency: lat})
 	if err != nil {
 		return result{}, err
@@ -154,8 +154,9 @@ func (b *bench) overheadAt(ctx context.Context, in, emails string, lat time.Dura
 		return result{}, err
 	}
 	var bestBatch, bestBare float64
+	var rounds []string                           // batch rows/s, round by round
 	cpuBatch, cpuBare := math.Inf(1), math.Inf(1) // µs per row, lowest round
-	for round := range rounds {
+	for round := range nRounds {
 		e.mark()
 		out, st := b.path("overhead.out.csv"), b.path("overhead.state")
 		res, err := r.mustExit(ctx, exitOK, runArgs(in, out, st, "--verify", "--workers", strconv.Itoa(w))...)
@@ -181,12 +182,13 @@ func (b *bench) overheadAt(ctx context.Context, in, emails string, lat time.Dura
 		b.logf("latency %s round %d: batch %.0f rows/s (%s, %.1f µs CPU/row), bare loop %.0f req/s (%s, %.1f µs CPU/req)", lat, round+1,
 			br, secs(res.Wall), perRow(res.CPU, n), bareRate, secs(bres.Wall), perRow(bres.CPU, n))
 		bestBatch, bestBare = max(bestBatch, br), max(bestBare, bareRate)
+		rounds = append(rounds, fmt.Sprintf("%.0f", br))
 		cpuBatch, cpuBare = min(cpuBatch, perRow(res.CPU, n)), min(cpuBare, perRow(bres.CPU, n))
 	}
 	ratio := bestBatch / bestBare
 	note := fmt.Sprintf("%d distinct valid addresses, --workers %d, emulator latency %s, in-bench emulator; both sides are child processes timed from start to exit: "+
-		"batch (CSV in, checks, calls, results log, CSV out, commits, final rename) and the bare loop (%d goroutines, net/http with %d idle conns, body read and discarded); best of %d interleaved rounds each",
-		n, w, lat, w, w, rounds)
+		"batch (CSV in, checks, calls, results log, CSV out, commits, final rename) and the bare loop (%d goroutines, net/http with %d idle conns, body read and discarded); best of %d interleaved rounds each; batch rows/s by round %s (the first starts its pace from 2 req/s, later ones from the pace the one before left)",
+		n, w, lat, w, w, nRounds, strings.Join(rounds, ", "))
 	if lat == 0 {
 		// On two shared cores a zero-latency run measures CPU contention
 		// with the emulator, not pipeline design: CPU per row, no target.

@@ -48,6 +48,7 @@ type group struct {
 	// slots count accepted answers per 100 ms over the last second.
 	slots    [10]int
 	slotTime time.Time
+	peakUsed float64 // the most answers accepted in a second
 
 	// inflight counts requests between Wait (reserved or sent) and
 	// Observe; starts holds the send times of those sent, oldest first
@@ -198,6 +199,9 @@ func (g *group) reserve(now time.Time) time.Time {
 
 // sent records a request leaving at now.
 func (g *group) sent(now time.Time) {
+	if !g.ramping && g.cut.IsZero() {
+		g.cut = now // a recalled estimate: the climb counts from the first request
+	}
 	if g.ramping && len(g.ramp) == 0 && g.accepted == 0 {
 		g.startRamp(now) // the first request: the slow start begins
 	}
@@ -245,6 +249,11 @@ func (g *group) accept(now time.Time) {
 	g.accepted++
 	g.roll(now)
 	g.slots[now.UnixNano()/int64(100*time.Millisecond)%10]++
+	n := 0
+	for _, c := range g.slots {
+		n += c
+	}
+	g.peakUsed = max(g.peakUsed, float64(n))
 }
 
 // roll clears the slots older than a second.

@@ -124,8 +124,54 @@ type Pacer struct {
 	// Clock defaults to the system clock.
 	Clock Clock
 
-	mu     sync.Mutex
-	groups map[family]*group
+	mu       sync.Mutex
+	groups   map[family]*group
+	recalled map[family]Pace
+}
+
+// Pace is what a family learned in one run, to start the next run near it
+// (see Learned and Recall).
+type Pace struct {
+	// Rate in requests per second: the estimate of the server's limit when
+	// Limited, otherwise the most requests accepted in a second.
+	Rate float64 `json:"rate"`
+	// Limited reports that the family got 429s and Rate estimates the
+	// limit.
+	Limited bool `json:"limited"`
+}
+
+// Learned returns what each family that sent requests learned, by family
+// name (the endpoint that names it: verify, person, organization).
+func (p *Pacer) Learned() map[string]Pace {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]Pace{}
+	for f, g := range p.groups {
+		switch {
+		case g.ceiling > 0: // from a 429 in this run, or recalled
+			out[string(f)] = Pace{Rate: g.ceiling, Limited: true}
+		case g.own429.IsZero() && g.peakUsed >= minSamples:
+			out[string(f)] = Pace{Rate: g.peakUsed}
+		}
+	}
+	return out
+}
+
+// Recall starts the families named in m (as Learned names them) from what
+// an earlier run learned, instead of StartRate: just under a remembered
+// limit, climbing and probing from there as after a cut; or, when the
+// earlier run met no limit, a slow start from the rate it reached (a 429
+// then is the first of a slow start, with its estimate). Call it before
+// the first Wait.
+func (p *Pacer) Recall(m map[string]Pace) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recalled = map[family]Pace{}
+	for name, pc := range m {
+		if !math.IsNaN(pc.Rate) && !math.IsInf(pc.Rate, 0) && pc.Rate >= minRate {
+			p.recalled[family(name)] = pc
+		}
+	}
 }
 
 // New returns a Pacer capped at max requests per second per family (0 =
@@ -173,6 +219,14 @@ func (p *Pacer) group(ep customeros.Endpoint) *group {
 			r = math.Min(r, p.Max)
 		}
 		g = &group{rate: r, ramping: true, voided: make(chan struct{}), freed: make(chan struct{})}
+		if m, ok := p.recalled[f]; ok && m.Rate > 0 {
+			if m.Limited {
+				g.rate, g.ceiling, g.ramping = keep*m.Rate, m.Rate, false
+			} else {
+				g.rate = m.Rate
+			}
+			g.setRate(time.Time{}, g.rate, p.Max)
+		}
 		p.groups[f] = g
 	}
 	return g

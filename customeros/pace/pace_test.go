@@ -459,3 +459,54 @@ func TestWaitWithFakeClock(t *testing.T) {
 		t.Errorf("in flight after a cancelled Wait = %d, want 0", n)
 	}
 }
+
+// TestLearnedAndRecall: a run remembers a family's limit estimate (after
+// 429s) or the most it was accepted in a second (no 429); the next run
+// starts from it: just under the estimate, steady and climbing, or a slow
+// start from the rate reached.
+func TestLearnedAndRecall(t *testing.T) {
+	pe := customeros.EndpointPerson
+	h := newHarness(t)
+	h.run(v, 1500*time.Millisecond)
+	h.send(v, 429, 0)
+	h.run(pe, 2*time.Second)
+	est := h.group(v).ceiling
+	m := h.p.Learned()
+	if got := m[string(v)]; !got.Limited || got.Rate != est {
+		t.Errorf("learned for verify %+v, want the estimate %.1f, limited", got, est)
+	}
+	peak := h.group(pe).peakUsed
+	if got := m[string(pe)]; got.Limited || got.Rate != peak || peak < 10 {
+		t.Errorf("learned for person %+v, want the peak %.1f accepted in a second, not limited", got, peak)
+	}
+	if _, ok := m[string(customeros.EndpointOrganization)]; ok {
+		t.Errorf("learned a pace for a family that sent nothing")
+	}
+
+	next := newHarness(t)
+	next.p.Recall(m)
+	if got := next.p.Limit(v); math.Abs(got-keep*est) > 1e-9 {
+		t.Errorf("recalled verify pace %.2f, want %.2f of %.2f", got, keep, est)
+	}
+	if g := next.group(v); g.ramping || g.ceiling != est {
+		t.Errorf("recalled verify: ramping %v, estimate %.1f; want steady under %.1f", g.ramping, g.ceiling, est)
+	}
+	next.run(v, 3*time.Second)
+	if g := next.group(v); g.rate <= keep*est || g.rate >= probeAt*est {
+		t.Errorf("recalled verify pace after 3 s = %.2f, want a climb from %.2f short of the probe", g.rate, keep*est)
+	}
+	if got, g := next.p.Limit(pe), next.group(pe); got != peak || !g.ramping {
+		t.Errorf("recalled person pace %.1f (ramping %v), want a slow start from %.1f", got, g.ramping, peak)
+	}
+	capped := newHarness(t)
+	capped.p.Max = 5
+	capped.p.Recall(m)
+	if got := capped.p.Limit(pe); got != 5 {
+		t.Errorf("recalled pace under Max 5 = %.1f", got)
+	}
+	bad := newHarness(t)
+	bad.p.Recall(map[string]Pace{string(v): {Rate: math.NaN()}, string(pe): {Rate: -1}})
+	if got := bad.p.Limit(v); got != DefaultStartRate {
+		t.Errorf("pace after recalling NaN = %v, want the start rate", got)
+	}
+}
