@@ -43,7 +43,8 @@ type group struct {
 	peers float64
 	// coupled: the family has had a coordinated cut, so it shares the
 	// server's bucket with the other coupled families.
-	coupled bool
+	coupled     bool
+	coupledWith int // the coupled families, this one included, set by raise
 
 	// slots count accepted answers per 100 ms over the last second.
 	slots    [10]int
@@ -317,7 +318,9 @@ func (g *group) growth(now time.Time) float64 {
 		}
 		return math.Min(maxGrowth, inflightK/(w*w))
 	}
-	return g.climb() * math.Max(1, now.Sub(g.cut).Seconds())
+	// Families that share a bucket climb together: each by its share, so
+	// that they touch the limit as often as one family would.
+	return g.climb() * math.Max(1, now.Sub(g.cut).Seconds()) / float64(max(1, g.coupledWith))
 }
 
 // overshoot bounds how far above the limit the pace can be at the first
@@ -433,10 +436,24 @@ func (g *group) raise(now time.Time, p *Pacer) {
 	case g.rate < 0.9*keep*g.ceiling:
 		r = math.Min(keep*g.ceiling, r*1.1) // back after a coordinated or 5xx cut
 	default:
+		g.coupledWith = 0
+		if g.coupled {
+			for _, h := range p.groups {
+				if h.coupled {
+					g.coupledWith++
+				}
+			}
+		}
 		r *= 1 + g.growth(now)*dt.Seconds()
-		if g.ceiling > 0 && r >= probeAt*g.ceiling && p.overCoupled(g, r) {
-			g.ramping = true // over the estimate without a 429: the limit rose
-			g.startRamp(now)
+		if g.ceiling > 0 && r >= probeAt*g.ceiling {
+			if g.acceptedCeiling(now) && p.overCoupled(g, r) {
+				g.ramping = true // over the estimate without a 429: the limit rose
+				g.startRamp(now)
+			} else {
+				// Tokens the bucket saved while the callers sent less (or
+				// another family's share) hide the limit: hold.
+				r = probeAt * g.ceiling
+			}
 		}
 	}
 	g.setRate(now, r, p.Max)
@@ -470,4 +487,14 @@ func (p *Pacer) overCoupled(g *group, r float64) bool {
 		}
 	}
 	return rate >= probeAt*ceiling
+}
+
+// acceptedCeiling reports whether the server accepted at least the pace
+// after a cut (99 % of the estimate) of requests since the last cut (at an empty bucket; or
+// since the first request after a recalled estimate). Only then is a pace
+// over the estimate without a 429 a sign that the limit rose, not of
+// tokens the bucket saved while the callers sent less.
+func (g *group) acceptedCeiling(now time.Time) bool {
+	d := now.Sub(g.cut).Seconds()
+	return float64(g.accepted-g.cutAccepted)+1 >= keep*g.ceiling*d
 }

@@ -222,7 +222,7 @@ func TestTransitions(t *testing.T) {
 				h.run(v, 1500*time.Millisecond)
 				h.send(v, 429, 0)
 				g := h.group(v)
-				g.rate, g.ceiling, g.ramping = 97, 100, false
+				g.rate, g.ceiling, g.ramping = keep*100, 100, false
 				h.run(v, 3*time.Second)
 			},
 			check: func(t *testing.T, h *harness, _ float64) {
@@ -239,13 +239,32 @@ func TestTransitions(t *testing.T) {
 				h.run(v, 1500*time.Millisecond)
 				h.send(v, 429, 0)
 				g := h.group(v)
-				g.rate, g.ceiling, g.ramping = 97, 100, false
+				g.rate, g.ceiling, g.ramping = keep*100, 100, false
+				h.lat = 2 * time.Millisecond // one request at a time keeps up with more than 100 req/s
 				h.run(v, 10*time.Second)
 			},
 			check: func(t *testing.T, h *harness, _ float64) {
 				g := h.group(v)
 				if !g.ramping || g.rate < 200 {
 					t.Errorf("pace 10 s after the cut with no 429 = %.1f (ramping %v), want a probe above 200", g.rate, g.ramping)
+				}
+			},
+		},
+		{
+			name: "hold: no probe on tokens the bucket saved while the callers sent less",
+			drive: func(h *harness) {
+				h.run(v, 1500*time.Millisecond)
+				h.send(v, 429, 0)
+				g := h.group(v)
+				g.rate, g.ceiling, g.ramping = keep*100, 100, false
+				h.run(v, 2*time.Second)
+				h.clk.now = h.clk.now.Add(2 * time.Second) // the callers paused
+				h.run(v, 6*time.Second)
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				if g.ramping || math.Abs(g.rate-probeAt*100) > 1e-9 {
+					t.Errorf("pace after a pause and a climb with no 429 = %.2f (ramping %v), want it held at %.0f", g.rate, g.ramping, probeAt*100)
 				}
 			},
 		},
