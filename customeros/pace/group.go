@@ -446,12 +446,18 @@ func (g *group) raise(now time.Time, p *Pacer) {
 		}
 		r *= 1 + g.growth(now)*dt.Seconds()
 		if g.ceiling > 0 && r >= probeAt*g.ceiling {
-			if g.acceptedCeiling(now) && p.overCoupled(g, r) {
+			used, ceilings := p.coupledUse(g, now)
+			switch {
+			case g.coupled && used < keep*ceilings-(probeAt-1)*g.ceiling:
+				// The families sharing the bucket leave part of it unused
+				// (their callers wait on this one, say): climb on into it;
+				// the next touch of the limit shares it out again.
+			case g.acceptedCeiling(now) && used >= keep*ceilings:
 				g.ramping = true // over the estimate without a 429: the limit rose
 				g.startRamp(now)
-			} else {
-				// Tokens the bucket saved while the callers sent less (or
-				// another family's share) hide the limit: hold.
+			default:
+				// Tokens the bucket saved while the callers sent less
+				// hide the limit: hold.
 				r = probeAt * g.ceiling
 			}
 		}
@@ -467,26 +473,21 @@ func (g *group) setRate(_ time.Time, r, max float64) {
 	g.rate = math.Max(minRate, r)
 }
 
-// overCoupled reports whether g, at the pace r, takes the families it
-// shares the server's bucket with over their estimates together (always
-// true for a family that shares it with none): one family's share rising
-// as another's falls is no sign that the limit rose.
-func (p *Pacer) overCoupled(g *group, r float64) bool {
-	if !g.coupled {
-		return true
-	}
-	rate, ceiling := r, g.ceiling
+// coupledUse returns the answers accepted in the last second by g and the
+// families it shares the server's bucket with, and the sum of their
+// estimates; for a family that shares it with none, g's own.
+func (p *Pacer) coupledUse(g *group, now time.Time) (used, ceilings float64) {
 	for _, h := range p.groups {
-		if h != g && h.coupled {
-			rate += h.rate
+		if h == g || (g.coupled && h.coupled) {
+			used += h.used(now)
 			if h.ceiling > 0 {
-				ceiling += h.ceiling
+				ceilings += h.ceiling
 			} else {
-				ceiling += h.rate
+				ceilings += h.rate
 			}
 		}
 	}
-	return rate >= probeAt*ceiling
+	return used, ceilings
 }
 
 // acceptedCeiling reports whether the server accepted at least the pace

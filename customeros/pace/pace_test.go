@@ -426,12 +426,14 @@ func TestCoordinatedCut(t *testing.T) {
 	}
 }
 
-// TestCoupledProbe: a family that shares a bucket (429s together with
-// another) does not probe when its share rises while the other's falls;
-// it probes when the pair is over their estimates together.
+// TestCoupledProbe: families that got 429s together share one bucket. A
+// family over its own estimate climbs on into the share the others leave
+// unused (their callers wait on it, say), without a probe; it neither
+// probes nor climbs when the bucket is used to the sum of the estimates.
 func TestCoupledProbe(t *testing.T) {
 	pe := customeros.EndpointPerson
 	h := newHarness(t)
+	h.lat = 2 * time.Millisecond
 	for _, ep := range []customeros.Endpoint{v, pe} {
 		h.run(ep, time.Second)
 	}
@@ -441,18 +443,20 @@ func TestCoupledProbe(t *testing.T) {
 	if !gv.coupled || !gp.coupled {
 		t.Fatalf("429s together did not couple the families")
 	}
-	gv.ceiling, gp.ceiling = 100, 100
-	gp.rate = 90 // person's share fell: verify may take it
-	if h.p.overCoupled(gv, probeAt*100) {
-		t.Errorf("verify at %.0f with person at 90 (estimates 100 each) counts as over the pair's limit", probeAt*100)
+	if o := h.group(customeros.EndpointOrganization); o.coupled {
+		t.Errorf("a family without 429s is coupled")
 	}
-	gp.rate = probeAt * 100
-	if !h.p.overCoupled(gv, probeAt*100) {
-		t.Errorf("both families %.0f over estimates of 100: want a probe", probeAt*100)
+	gv.rate, gv.ceiling, gv.ramping = keep*50, 50, false
+	gp.rate, gp.ceiling, gp.ramping = keep*50, 50, false
+	h.run(v, 8*time.Second) // person sends nothing: half the bucket unused
+	if gv.ramping || gv.rate <= probeAt*50 {
+		t.Errorf("verify pace %.1f (ramping %v) with person's share unused, want a climb past %.1f without a probe", gv.rate, gv.ramping, probeAt*50)
 	}
-	o := h.group(customeros.EndpointOrganization)
-	if !h.p.overCoupled(o, 1) {
-		t.Errorf("an uncoupled family is held back by others")
+	h.p.mu.Lock()
+	used, ceilings := h.p.coupledUse(gv, h.clk.now)
+	h.p.mu.Unlock()
+	if ceilings != 100 || used < 40 {
+		t.Errorf("coupled use %.0f of estimates %.0f, want verify's last second of the sum 100", used, ceilings)
 	}
 }
 

@@ -80,6 +80,10 @@ type simSpec struct {
 	// react delays each Observe after the server's answer (the client's
 	// own scheduling on a loaded machine): the pace reacts that much later.
 	react time.Duration
+	// chained: each row goes through the families in order, as batch's
+	// stages do (verify, then person, then organization), so a family
+	// has work only for the rows the one before it answered.
+	chained bool
 }
 
 // simResult counts answers per family.
@@ -158,9 +162,13 @@ func simulate(spec simSpec) simResult {
 		res.pace[ep] = make([]float64, nsec+1)
 	}
 	type worker struct {
-		ep     customeros.Endpoint
-		status int
+		ep      customeros.Endpoint
+		status  int
+		stage   int  // index of ep in spec.families
+		hasWork bool // holds a row (always, for the first family)
 	}
+	credit := make([]int, len(spec.families)) // rows waiting for each family
+	idle := make([][]int, len(spec.families)) // workers waiting for a row
 	var ws []worker
 	q := &events{}
 	seq := 0
@@ -168,9 +176,9 @@ func simulate(spec simSpec) simResult {
 		seq++
 		heap.Push(q, event{at: at, seq: seq, worker: w, kind: kind, gen: gen})
 	}
-	for _, ep := range spec.families {
+	for i, ep := range spec.families {
 		for range spec.workers {
-			ws = append(ws, worker{ep: ep})
+			ws = append(ws, worker{ep: ep, stage: i})
 			push(t0, len(ws)-1, evReady, 0)
 		}
 	}
@@ -211,6 +219,14 @@ func simulate(spec simSpec) simResult {
 		g := func() *group { p.mu.Lock(); defer p.mu.Unlock(); return p.group(w.ep) }()
 		switch ev.kind {
 		case evReady:
+			if spec.chained && w.stage > 0 && !w.hasWork {
+				if credit[w.stage] == 0 {
+					idle[w.stage] = append(idle[w.stage], ev.worker)
+					continue
+				}
+				credit[w.stage]--
+				w.hasWork = true
+			}
 			p.mu.Lock()
 			v, at, gen := g.try(ev.at)
 			p.mu.Unlock()
@@ -241,6 +257,16 @@ func simulate(spec simSpec) simResult {
 			p.Observe(w.ep, o)
 			sec := int(ev.at.Sub(t0) / time.Second)
 			res.pace[w.ep][sec] = g.rate
+			if w.status == 200 && spec.chained {
+				w.hasWork = false
+				if next := w.stage + 1; next < len(spec.families) {
+					credit[next]++
+					if n := len(idle[next]); n > 0 {
+						push(ev.at, idle[next][n-1], evReady, 0)
+						idle[next] = idle[next][:n-1]
+					}
+				}
+			}
 			if w.status == 200 {
 				res.ok[w.ep]++
 				res.perSecond[w.ep][sec][0]++

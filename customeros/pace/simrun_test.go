@@ -65,8 +65,8 @@ func TestSimFollowsAStep(t *testing.T) {
 		duration: 60 * time.Second, seed: 1})
 	t.Logf("%v", res)
 	ps := res.perSecond[v]
-	for s := 23; s < 40; s++ { // down: within 3 s
-		if ps[s][0] > 25 || ps[s][1] > 2 {
+	for s := 23; s < 40; s++ { // down: within 3 s (a probe after an estimate a little low may spend half the bucket's saved tokens)
+		if ps[s][0] > 30 || ps[s][1] > 2 {
 			t.Errorf("second %d after the step down to 20: %d ok, %d 429s", s, ps[s][0], ps[s][1])
 		}
 	}
