@@ -19,7 +19,7 @@ import (
 // over all runs (the contract's billing rules, as the run summary counts).
 type statusView struct {
 	State     string                      `json:"state"`
-	Job       string                      `json:"job"` // running, stopped, finished, not started
+	Job       string                      `json:"job"` // starting, running, stopped, finished, not started
 	Running   *runningView                `json:"running,omitempty"`
 	Input     string                      `json:"input"`
 	Started   time.Time                   `json:"started"`
@@ -60,7 +60,7 @@ func (c *StatusCmd) run(ctx context.Context, e *env) error {
 		if err := c.print(e, v); err != nil {
 			return err
 		}
-		if !c.Watch || v.Job != "running" {
+		if !c.Watch || v.Job != "running" && v.Job != "starting" {
 			return nil
 		}
 		select {
@@ -77,11 +77,17 @@ func (c *StatusCmd) view(ctx context.Context) (*statusView, error) {
 		if errors.Is(err, checkpoint.ErrCorrupt) {
 			return nil, fmt.Errorf("state %s: %w", c.State, err)
 		}
+		if v, serr := c.starting(); v != nil || serr != nil {
+			return v, serr
+		}
 		return nil, usagef("state %s: %w", c.State, err)
 	}
 	defer l.Close()
 	job, err := l.Job(ctx)
 	if err != nil {
+		if v, serr := c.starting(); v != nil || serr != nil {
+			return v, serr
+		}
 		return nil, usagef("state %s: %w", c.State, err)
 	}
 	p, err := l.Progress(ctx)
@@ -144,6 +150,26 @@ func (c *StatusCmd) view(ctx context.Context) (*statusView, error) {
 	return v, nil
 }
 
+// starting returns the view of a job whose first run holds the state's
+// lock but has not recorded the job yet (it is still reading the input's
+// head or opening its outputs), nil when no process holds the lock.
+func (c *StatusCmd) starting() (*statusView, error) {
+	pid, held, err := lockHolder(filepath.Join(c.State, "LOCK"))
+	if err != nil || !held {
+		return nil, err
+	}
+	v := &statusView{State: c.State, Job: "starting", Running: &runningView{PID: pid},
+		Counters: map[counter.Name]int64{}, PaidBy: map[string]int64{}, Pending: map[string]int64{},
+		Results: map[string]map[string]int64{}, Rows: countRows(nil, 0)}
+	if r, _ := loadRunning(c.State); r != nil {
+		v.Running.Since, v.Running.Updated, v.Started = r.StartedAt, r.UpdatedAt, r.StartedAt
+		if v.Running.PID == 0 {
+			v.Running.PID = r.PID
+		}
+	}
+	return v, nil
+}
+
 func (c *StatusCmd) print(e *env, v *statusView) error {
 	if c.JSON {
 		enc := json.NewEncoder(e.Stdout)
@@ -151,6 +177,15 @@ func (c *StatusCmd) print(e *env, v *statusView) error {
 		return enc.Encode(v)
 	}
 	w := e.Stdout
+	if v.Job == "starting" {
+		since := ""
+		if !v.Running.Since.IsZero() {
+			since = ", since " + v.Running.Since.Local().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "job:        starting (pid %d%s): its first run holds the lock and has not recorded the job yet\n", v.Running.PID, since)
+		fmt.Fprintf(w, "state:      %s\n", v.State)
+		return nil
+	}
 	job := v.Job
 	switch {
 	case v.Running != nil && !v.Running.Since.IsZero():
