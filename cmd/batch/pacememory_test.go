@@ -62,7 +62,7 @@ func TestPaceMemory(t *testing.T) {
 		verify float64
 		person float64
 	}{
-		{"recent", now.Add(-time.Hour), "", 40 * 0.99, 300},
+		{"recent", now.Add(-time.Hour), "", 40 * 0.99, 8 * 300},
 		{"stale", now.Add(-paceMemoryAge - time.Minute), "", pace.DefaultStartRate, pace.DefaultStartRate},
 		{"from the future", now.Add(time.Hour), "", pace.DefaultStartRate, pace.DefaultStartRate},
 		{"unreadable", now, "{not json", pace.DefaultStartRate, pace.DefaultStartRate},

@@ -85,6 +85,7 @@ const (
 	// 1 % from 20): each touch of the limit is a larger share of the
 	// requests at low paces.
 	minClimb, maxClimb, climbFull = 0.0002, 0.01, 20.0
+	unlimitedStart                = 8.0                   // a recalled pace that met no limit starts at this many times its rate
 	probeAt                       = 1.05                  // pace / estimate that starts probing again
 	keep                          = 0.99                  // fraction of the estimate kept after a cut
 	quick                         = time.Second           // a 429 this soon after a cut, without an estimate, halves
@@ -160,9 +161,11 @@ func (p *Pacer) Learned() map[string]Pace {
 // Recall starts the families named in m (as Learned names them) from what
 // an earlier run learned, instead of StartRate: just under a remembered
 // limit, climbing and probing from there as after a cut; or, when the
-// earlier run met no limit, a slow start from the rate it reached (a 429
-// then is the first of a slow start, with its estimate). Call it before
-// the first Wait.
+// earlier run met no limit, a slow start from eight times the most it was
+// accepted in a second, so that the callers' concurrency binds rather than
+// the pace (a 429 then is the first of a slow start, with its estimate;
+// it may cost up to the requests in flight). Call it before the first
+// Wait.
 func (p *Pacer) Recall(m map[string]Pace) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -223,7 +226,9 @@ func (p *Pacer) group(ep customeros.Endpoint) *group {
 			if m.Limited {
 				g.rate, g.ceiling, g.ramping = keep*m.Rate, m.Rate, false
 			} else {
-				g.rate = m.Rate
+				// The last run met no limit: let the callers' concurrency,
+				// not the pace, bind until a 429 says otherwise.
+				g.rate = unlimitedStart * m.Rate
 			}
 			g.setRate(time.Time{}, g.rate, p.Max)
 		}

@@ -485,8 +485,8 @@ func TestWaitWithFakeClock(t *testing.T) {
 
 // TestLearnedAndRecall: a run remembers a family's limit estimate (after
 // 429s) or the most it was accepted in a second (no 429); the next run
-// starts from it: just under the estimate, steady and climbing, or a slow
-// start from the rate reached.
+// starts from it: just under the estimate, steady and climbing, or (no
+// limit met) a slow start from well over the rate reached.
 func TestLearnedAndRecall(t *testing.T) {
 	pe := customeros.EndpointPerson
 	h := newHarness(t)
@@ -518,8 +518,8 @@ func TestLearnedAndRecall(t *testing.T) {
 	if g := next.group(v); g.rate <= keep*est || g.rate >= probeAt*est {
 		t.Errorf("recalled verify pace after 3 s = %.2f, want a climb from %.2f short of the probe", g.rate, keep*est)
 	}
-	if got, g := next.p.Limit(pe), next.group(pe); got != peak || !g.ramping {
-		t.Errorf("recalled person pace %.1f (ramping %v), want a slow start from %.1f", got, g.ramping, peak)
+	if got, g := next.p.Limit(pe), next.group(pe); got != unlimitedStart*peak || !g.ramping {
+		t.Errorf("recalled person pace %.1f (ramping %v), want a slow start from %.0f × %.1f", got, g.ramping, unlimitedStart, peak)
 	}
 	capped := newHarness(t)
 	capped.p.Max = 5
