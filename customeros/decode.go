@@ -11,6 +11,8 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
+
+	"github.com/contactbatch/batch/internal/redact"
 )
 
 // envelope holds the fields common to every JSON body, both generations.
@@ -53,7 +55,9 @@ func errorMessage(body []byte) string {
 	} else if !looksJSON(nil, body) && utf8.Valid(body) && !bytes.ContainsAny(body, "<") {
 		msg = string(body) // plain-text gateway error
 	}
-	msg = strings.Join(strings.Fields(msg), " ")
+	// A message may echo the contact's address; it goes to logs and to the
+	// one-line cause of a stop, which must not carry it.
+	msg = redact.Emails(strings.Join(strings.Fields(msg), " "))
 	if len(msg) > 200 {
 		msg = msg[:200] + "…"
 	}
