@@ -12,7 +12,8 @@ set -euo pipefail
 DISPOSABLE=disposable-email-domains@1.0.62   # MIT, github.com/ivolo/disposable-email-domains
 FREE=free-email-domains@1.12.6               # MIT, github.com/Kikobeats/free-email-domains
 ROLE=role-based-email-addresses@3.1.0        # MIT, github.com/mixmaxhq/role-based-email-addresses
-ISEMAIL=isemail@1.2.0                        # BSD, github.com/hapijs/isemail (test cases only)
+ISEMAIL=isemail@2.2.0                        # BSD-3-Clause (hapi), github.com/hapijs/isemail (test cases only;
+                                             # the newest version whose tarball has test/tests.json)
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 lists=$root/contact/lists
