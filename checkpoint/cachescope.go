@@ -2,7 +2,6 @@ package checkpoint
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -26,18 +25,34 @@ func (s CacheScope) key(kind, key string) string {
 // its email address ("email:…" keys, and verify keys, which are bare
 // addresses) and its domain (the address's, or a "domain:…" key's). Purge
 // deletes by them. The scope prefix (see CacheScope) is ignored.
-func (c *Cache) subjects(kind, key string) (subj, dom []byte) {
+func (c *Cache) subjects(kind, key string) (subj, dom []byte) { return subjectsOf(c.key, kind, key) }
+
+// subjectsOf is subjects under the keyer k (a Cache's or a PGCache's).
+func subjectsOf(k keyer, kind, key string) (subj, dom []byte) {
 	if i := strings.LastIndexByte(key, 0); i >= 0 {
 		key = key[i+1:]
 	}
 	email, domain := lookupSubjects(kind, key)
 	if email != "" {
-		subj = c.key.key("subject-email", email)
+		subj = k.key("subject-email", email)
 	}
 	if domain != "" {
-		dom = c.key.key("subject-domain", domain)
+		dom = k.key("subject-domain", domain)
 	}
 	return subj, dom
+}
+
+// purgeSubject returns the column and the keyed MAC that Purge deletes
+// by: the subj of an email address, else the dom of a domain.
+func purgeSubject(k keyer, email, domain string) (column string, mac []byte, err error) {
+	switch {
+	case email != "":
+		e, _ := lookupSubjects("verify", email)
+		return "subj", k.key("subject-email", e), nil
+	case domain != "":
+		return "dom", k.key("subject-domain", strings.ToLower(strings.TrimSpace(domain))), nil
+	}
+	return "", nil, fmt.Errorf("checkpoint: purge needs an email address or a domain")
 }
 
 // lookupSubjects returns the email and domain a lookup key names.
@@ -111,19 +126,11 @@ func (c *Cache) Purge(ctx context.Context, email, domain string) (int64, error) 
 	if closed {
 		return 0, fmt.Errorf("checkpoint: cache is closed")
 	}
-	var (
-		res sql.Result
-		err error
-	)
-	switch {
-	case email != "":
-		e, _ := lookupSubjects("verify", email)
-		res, err = c.wdb.ExecContext(ctx, `DELETE FROM cache WHERE subj = ?`, c.key.key("subject-email", e))
-	case domain != "":
-		res, err = c.wdb.ExecContext(ctx, `DELETE FROM cache WHERE dom = ?`, c.key.key("subject-domain", strings.ToLower(strings.TrimSpace(domain))))
-	default:
-		return 0, fmt.Errorf("checkpoint: purge needs an email address or a domain")
+	col, mac, err := purgeSubject(c.key, email, domain)
+	if err != nil {
+		return 0, err
 	}
+	res, err := c.wdb.ExecContext(ctx, `DELETE FROM cache WHERE `+col+` = ?`, mac)
 	if err != nil {
 		return 0, c.dbErr("purge", err)
 	}

@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS batch_cache (
 	sum BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS batch_cache_expires ON batch_cache (expires);
+ALTER TABLE batch_cache ADD COLUMN IF NOT EXISTS subj BYTEA;
+ALTER TABLE batch_cache ADD COLUMN IF NOT EXISTS dom BYTEA;
+CREATE INDEX IF NOT EXISTS batch_cache_subj ON batch_cache (subj);
+CREATE INDEX IF NOT EXISTS batch_cache_dom ON batch_cache (dom);
 CREATE TABLE IF NOT EXISTS batch_cache_claims (
 	k BYTEA PRIMARY KEY,
 	owner TEXT NOT NULL,
@@ -241,12 +245,14 @@ func (c *PGCache) Put(ctx context.Context, r pipeline.StoredResult) error {
 		if ttl > 0 {
 			f := r.FetchedAt.UnixNano()
 			data := []byte(r.Data)
-			if _, err := tx.Exec(ctx, `INSERT INTO batch_cache (k, kind, status, verdict, data, fetched, expires, sum)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			subj, dom := subjectsOf(c.key, string(r.Kind), r.Key)
+			if _, err := tx.Exec(ctx, `INSERT INTO batch_cache (k, kind, status, verdict, data, fetched, expires, sum, subj, dom)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 				ON CONFLICT (k) DO UPDATE SET kind = excluded.kind, status = excluded.status, verdict = excluded.verdict,
-				data = excluded.data, fetched = excluded.fetched, expires = excluded.expires, sum = excluded.sum`,
+				data = excluded.data, fetched = excluded.fetched, expires = excluded.expires, sum = excluded.sum,
+				subj = excluded.subj, dom = excluded.dom`,
 				k, string(r.Kind), r.Status, r.Verdict, data, f, r.FetchedAt.Add(ttl).UnixNano(),
-				resultSum(k, string(r.Kind), r.Status, r.Verdict, data, f)); err != nil {
+				resultSum(k, string(r.Kind), r.Status, r.Verdict, data, f), subj, dom); err != nil {
 				return err
 			}
 		}
@@ -257,6 +263,23 @@ func (c *PGCache) Put(ctx context.Context, r pipeline.StoredResult) error {
 		return fmt.Errorf("checkpoint: shared cache: write: %w", err)
 	}
 	return nil
+}
+
+// Purge deletes every shared answer about the contact with the given
+// email address or, with domain set, about every contact of that domain
+// and the organization itself, as Cache.Purge does, and returns how many
+// it deleted. Answers stored before the cache kept their subjects (an
+// older batch) are not found; they expire by their time to live.
+func (c *PGCache) Purge(ctx context.Context, email, domain string) (int64, error) {
+	col, mac, err := purgeSubject(c.key, email, domain)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := c.pool.Exec(ctx, `DELETE FROM batch_cache WHERE `+col+` = $1`, mac)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint: shared cache: purge: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Close releases this process's claims (keys it claimed but never

@@ -46,6 +46,9 @@ func (l *Ledger) Result(ctx context.Context, kind pipeline.Kind, key string) (*p
 		if rec.kind != string(kind) {
 			return nil, fmt.Errorf("%w: a %s result in %s has another kind", ErrCorrupt, kind, l.j.path)
 		}
+		if rec.status == statusPurged {
+			return nil, nil
+		}
 		r := pipeline.StoredResult{Kind: kind, Key: key, Status: rec.status, Verdict: rec.verdict, FetchedAt: time.Unix(0, rec.fetched).UTC()}
 		if rec.data != nil {
 			r.Data = json.RawMessage(rec.data)
@@ -68,11 +71,64 @@ func (l *Ledger) Result(ctx context.Context, kind pipeline.Kind, key string) (*p
 	if resultSum(k, string(r.Kind), r.Status, r.Verdict, data, fetched) != sum || r.Kind != kind {
 		return nil, fmt.Errorf("%w: a %s result in %s fails its checksum", ErrCorrupt, kind, l.path(dbName))
 	}
+	if r.Status == statusPurged {
+		return nil, nil
+	}
 	if data != nil {
 		r.Data = json.RawMessage(data)
 	}
 	r.FetchedAt = time.Unix(0, fetched).UTC()
 	return &r, nil
+}
+
+// statusPurged is the status of a tombstone: the answer stored for its
+// key was removed by Purge. Result reports no answer for it.
+const statusPurged = "purged"
+
+// LookupKey names one stored answer: its kind and its lookup key (as
+// pipeline.StoredResult.Key).
+type LookupKey struct {
+	Kind pipeline.Kind
+	Key  string
+}
+
+// Purge removes the answers stored for keys (personal-data deletion) and
+// returns how many there were. Each is replaced by a tombstone that holds
+// no data: Result reports the key as never answered, so a later run of the
+// job pays for it again rather than reuse it; rows already written stay
+// done. The results log, which still holds the old records, is then moved
+// into the database and replaced, with the database overwriting what it
+// frees (secure_delete). Keys with no answer are skipped.
+func (l *Ledger) Purge(ctx context.Context, keys []LookupKey) (int64, error) {
+	var n int64
+	for _, k := range keys {
+		r, err := l.Result(ctx, k.Kind, k.Key)
+		if err != nil {
+			return n, err
+		}
+		if r == nil {
+			continue
+		}
+		if err := l.PutResult(ctx, pipeline.StoredResult{Kind: k.Kind, Key: k.Key, Status: statusPurged, Verdict: statusPurged}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := l.w.do(ctx, func(ctx context.Context, t *txn) error {
+		_, err := t.conn.ExecContext(ctx, `PRAGMA secure_delete = ON`)
+		return err
+	}); err != nil {
+		return n, l.dbErr("purge in", err)
+	}
+	l.j.rot.Lock()
+	defer l.j.rot.Unlock()
+	if err := l.rotate(); err != nil {
+		return n, err
+	}
+	return n, nil
 }
 
 // PutResult stores r (replacing an earlier answer for the same kind and key)

@@ -33,6 +33,7 @@ type CLI struct {
 	Status   StatusCmd   `cmd:"" help:"Show the progress of a job from its state directory."`
 	Sandbox  SandboxCmd  `cmd:"" help:"Serve the CustomerOS API emulator for demos and tests."`
 	Merge    MergeCmd    `cmd:"" help:"Join the per-shard output files of a sharded job into the file one run writes."`
+	Purge    PurgeCmd    `cmd:"" help:"Delete a contact's (--email) or a domain's (--domain) answers from the cache and a job's state."`
 }
 
 // JobFlags are the flags shared by run and estimate.
@@ -178,6 +179,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = cli.Sandbox.run(ctx, env)
 	case "merge <parts>":
 		err = cli.Merge.run(ctx, env)
+	case "purge":
+		err = cli.Purge.run(ctx, env)
 	default:
 		err = usagef("unknown command %q", kctx.Command())
 	}
