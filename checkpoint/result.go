@@ -98,9 +98,25 @@ type LookupKey struct {
 // job pays for it again rather than reuse it; rows already written stay
 // done. The results log, which still holds the old records, is then moved
 // into the database and replaced, with the database overwriting what it
-// frees (secure_delete). Keys with no answer are skipped.
+// frees (secure_delete). Keys with no answer are skipped. A pending
+// person lookup of one of the keys loses its poll handle; a pending bulk
+// verify job, whose handle names many keys, keeps it.
 func (l *Ledger) Purge(ctx context.Context, keys []LookupKey) (int64, error) {
 	var n int64
+	// A pending async lookup of one of the keys names it in clear: drop
+	// its handle (a later run asks again). Bulk handles, which name many
+	// keys, are kept.
+	ps, err := l.Pending(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range ps {
+		if len(p.Keys) == 1 && slices.Contains(keys, LookupKey{Kind: p.Kind, Key: p.Keys[0]}) {
+			if err := l.DeletePending(ctx, pipeline.PendingID{Kind: p.Kind, Handle: p.Handle}); err != nil {
+				return 0, err
+			}
+		}
+	}
 	for _, k := range keys {
 		r, err := l.Result(ctx, k.Kind, k.Key)
 		if err != nil {
