@@ -37,7 +37,8 @@ FUZZ_TARGETS := \
 	./sinks/filesink:FuzzCSVCell \
 	./sinks/filesink:FuzzJSONLString \
 	./checkpoint:FuzzDecodeRecord \
-	./internal/redact:FuzzRedactor
+	./internal/redact:FuzzRedactor \
+	./internal/redact:FuzzEmails
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
