@@ -30,9 +30,13 @@ type group struct {
 	cutEmpty    bool
 	cutOwn      bool // the last cut followed a 429 of this family's own
 	cutAccepted int64
-	accepted    int64
-	own429      time.Time // the last 429 this family got
-	fails       int       // 5xx or transport errors in a row
+	// holdFrom and holdAccepted: where acceptedCeiling counts from (the
+	// last cut, or a later moment once the pace was held long).
+	holdFrom     time.Time
+	holdAccepted int64
+	accepted     int64
+	own429       time.Time // the last 429 this family got
+	fails        int       // 5xx or transport errors in a row
 
 	// ramp records the slow start (since it began, at most rampPoints):
 	// when the pace rose, the answers accepted by then and the pace
@@ -496,6 +500,15 @@ func (p *Pacer) coupledUse(g *group, now time.Time) (used, ceilings float64) {
 // over the estimate without a 429 a sign that the limit rose, not of
 // tokens the bucket saved while the callers sent less.
 func (g *group) acceptedCeiling(now time.Time) bool {
-	d := now.Sub(g.cut).Seconds()
-	return float64(g.accepted-g.cutAccepted)+1 >= keep*g.ceiling*d
+	if g.holdFrom.Before(g.cut) {
+		g.holdFrom, g.holdAccepted = g.cut, g.cutAccepted
+	}
+	d := now.Sub(g.holdFrom).Seconds()
+	if d > holdReset.Seconds() {
+		// Held this long without a 429: what the callers did not send
+		// long ago (a stall) says nothing of the bucket now; count afresh.
+		g.holdFrom, g.holdAccepted = now, g.accepted
+		return false
+	}
+	return float64(g.accepted-g.holdAccepted)+1 >= keep*g.ceiling*d
 }

@@ -86,6 +86,7 @@ const (
 	// requests at low paces.
 	minClimb, maxClimb, climbFull = 0.0002, 0.01, 20.0
 	unlimitedStart                = 8.0                   // a recalled pace that met no limit starts at this many times its rate
+	holdReset                     = 10 * time.Second      // a hold longer than this counts the accepted answers afresh
 	probeAt                       = 1.05                  // pace / estimate that starts probing again
 	keep                          = 0.99                  // fraction of the estimate kept after a cut
 	quick                         = time.Second           // a 429 this soon after a cut, without an estimate, halves

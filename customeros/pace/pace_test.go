@@ -251,6 +251,24 @@ func TestTransitions(t *testing.T) {
 			},
 		},
 		{
+			name: "hold: a long stall long ago does not hold the pace for good",
+			drive: func(h *harness) {
+				h.lat = 2 * time.Millisecond
+				h.run(v, 1500*time.Millisecond)
+				h.send(v, 429, 0)
+				g := h.group(v)
+				g.rate, g.ceiling, g.ramping = keep*100, 100, false
+				h.run(v, time.Second)
+				h.clk.now = h.clk.now.Add(5 * time.Second) // the process stalled
+				h.run(v, 30*time.Second)                   // a limit over 100: accepted at every pace
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				if g := h.group(v); !g.ramping && g.rate <= probeAt*100 {
+					t.Errorf("pace 30 s after a 5 s stall with no 429 = %.2f (ramping %v), want a probe past %.0f", g.rate, g.ramping, probeAt*100)
+				}
+			},
+		},
+		{
 			name: "hold: no probe on tokens the bucket saved while the callers sent less",
 			drive: func(h *harness) {
 				h.run(v, 1500*time.Millisecond)
