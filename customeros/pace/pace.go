@@ -36,10 +36,14 @@
 //     at 2 req/s, 0.25 % at 10, 1 % from 20), so it touches the limit every
 //     few seconds at high paces and every 20 to 30 s at a few requests per
 //     second.
-//   - probe: once it is 5 % above the last estimate without a 429, the
-//     limit has been raised; the pace goes back to the slow start. Families
-//     that share a bucket probe when they are over their estimates
-//     together, not when one's share rises as another's falls.
+//   - probe: once it is 5 % above the last estimate without a 429, and the
+//     server accepted at least the pace since the cut and over the last
+//     second, the limit has been raised; the pace goes back to the slow
+//     start. Otherwise (tokens the bucket saved while the callers sent
+//     less hide the limit) it holds at 5 % over; a hold of more than 10 s
+//     counts the accepted answers afresh. Families that share a bucket
+//     climb by their share, climb on into a share the others leave unused,
+//     and probe when the bucket's use is over the sum of their estimates.
 //   - pause: a Retry-After longer than PauseAfter (seconds or HTTP-date,
 //     parsed by the client) holds the whole family until then.
 //
