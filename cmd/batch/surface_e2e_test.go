@@ -160,7 +160,8 @@ func TestRefusedStarts(t *testing.T) {
 		{"cache-ttl unknown verdict", []string{"--verify", "-i", good, "--cache-ttl", "deliverabel=30d"}, []string{`"deliverabel"`, "deliverable"}},
 		{"cache-ttl bad duration", []string{"--verify", "-i", good, "--cache-ttl", "unknown=soon"}, []string{"--cache-ttl", "soon"}},
 		{"state is a file", []string{"--verify", "-i", good, "--state", aFile}, []string{"not a directory"}},
-		{"database unreachable", []string{"--verify", "-i", good, "-o", "postgres://batch@127.0.0.1:1/none?connect_timeout=5"}, []string{"cannot be written", "before any paid call"}},
+		// A database output that cannot be reached is a resumable stop, not a
+		// refusal: TestSharedServiceUnreachable.
 		{"S3 input missing", []string{"--verify", "-i", s3.URL("exists", "nope.csv")}, []string{"nope.csv"}},
 		{"S3 bucket missing", []string{"--verify", "-i", good, "-o", s3.URL("missing", "out.csv")}, []string{"cannot be written", "before any paid call"}},
 		{"unknown flag", []string{"--verfy", "-i", good}, []string{"--verfy"}},
