@@ -2,18 +2,15 @@ package checkpoint_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/contactbatch/batch/internal/pgtest"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/pipeline"
@@ -25,29 +22,7 @@ import (
 // BATCH_REQUIRE_SERVICES is set.
 func pgSchemaURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("BATCH_TEST_PG_DSN")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("BATCH_REQUIRE_SERVICES") != "" {
-			t.Fatalf("PostgreSQL: %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "cache_t_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
-	return base + "&search_path=" + schema
+	return pgtest.SchemaURL(t, "cache_t_")
 }
 
 // fakeClock is a clock tests move by hand.
