@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/pipeline"
 )

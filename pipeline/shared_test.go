@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/customeros/sandbox"
 	"github.com/contactbatch/batch/pipeline"
