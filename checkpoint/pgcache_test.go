@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/contactbatch/batch/internal/pgtest"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/contactbatch/batch/checkpoint"
+	"github.com/contactbatch/batch/internal/pgtest"
 	"github.com/contactbatch/batch/pipeline"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/contactbatch/batch/internal/pgtest"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/contactbatch/batch/checkpoint"
 	"github.com/contactbatch/batch/customeros/sandbox"
+	"github.com/contactbatch/batch/internal/pgtest"
 	"github.com/contactbatch/batch/pipeline"
 	"github.com/contactbatch/batch/pipeline/counter"
 )
