@@ -59,6 +59,7 @@ type group struct {
 	// Observe; starts holds the send times of those sent, oldest first
 	// (paired with answers in order, which keeps the mean latency exact).
 	inflight    int
+	asked       time.Time // the last time a caller asked to send (see idle)
 	starts      []time.Time
 	lat         float64 // mean latency in seconds (EWMA); 0 = no answer yet
 	slotWaiters int
@@ -139,6 +140,14 @@ func (g *group) busy(now time.Time) (n int, until time.Time) {
 	return booked + len(g.starts) - i, until
 }
 
+// idle reports whether g's callers have asked for nothing lately (for a
+// second, or four of its intervals if longer): a family whose work has run
+// out (a list's domains all looked up, say) leaves its share of a shared
+// bucket to the others, which then probe for it.
+func (g *group) idle(now time.Time) bool {
+	return now.Sub(g.asked) > max(idleAfter, 4*g.interval())
+}
+
 // interval is the time between grants.
 func (g *group) interval() time.Duration {
 	return time.Duration(float64(time.Second) / g.rate)
@@ -157,6 +166,7 @@ const (
 // try asks to send at now. A booked request counts as in flight until
 // claim refuses it or cancel.
 func (g *group) try(now time.Time) (v verdict, at time.Time, gen uint64) {
+	g.asked = now
 	if now.Before(g.pausedTill) {
 		return paused, g.pausedTill, g.gen
 	}
@@ -443,7 +453,7 @@ func (g *group) raise(now time.Time, p *Pacer) {
 		g.coupledWith = 0
 		if g.coupled {
 			for _, h := range p.groups {
-				if h.coupled {
+				if h.coupled && (h == g || !h.idle(now)) {
 					g.coupledWith++
 				}
 			}
@@ -461,8 +471,9 @@ func (g *group) raise(now time.Time, p *Pacer) {
 				g.startRamp(now)
 			default:
 				// Tokens the bucket saved while the callers sent less
-				// hide the limit: hold.
-				r = probeAt * g.ceiling
+				// hide the limit: hold (where a climb into a share the
+				// others left unused took it, if that is higher).
+				r = math.Max(g.rate, probeAt*g.ceiling)
 			}
 		}
 	}
@@ -478,11 +489,11 @@ func (g *group) setRate(_ time.Time, r, max float64) {
 }
 
 // coupledUse returns the answers accepted in the last second by g and the
-// families it shares the server's bucket with, and the sum of their
-// estimates; for a family that shares it with none, g's own.
+// families it shares the server's bucket with (those not idle), and the sum
+// of their estimates; for a family that shares it with none, g's own.
 func (p *Pacer) coupledUse(g *group, now time.Time) (used, ceilings float64) {
 	for _, h := range p.groups {
-		if h == g || (g.coupled && h.coupled) {
+		if h == g || (g.coupled && h.coupled && !h.idle(now)) {
 			used += h.used(now)
 			if h.ceiling > 0 {
 				ceilings += h.ceiling

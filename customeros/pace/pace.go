@@ -44,6 +44,9 @@
 //     counts the accepted answers afresh. Families that share a bucket
 //     climb by their share, climb on into a share the others leave unused,
 //     and probe when the bucket's use is over the sum of their estimates.
+//     A family whose callers have asked for nothing for a second (its work
+//     ran out: a list's domains all looked up) is idle and its estimate
+//     leaves that sum, so the others probe for its share at once.
 //   - pause: a Retry-After longer than PauseAfter (seconds or HTTP-date,
 //     parsed by the client) holds the whole family until then.
 //
@@ -91,6 +94,7 @@ const (
 	minClimb, maxClimb, climbFull = 0.0002, 0.01, 20.0
 	unlimitedStart                = 8.0                   // a recalled pace that met no limit starts at this many times its rate
 	holdReset                     = 10 * time.Second      // a hold longer than this counts the accepted answers afresh
+	idleAfter                     = time.Second           // a family that asked for nothing this long (at least four intervals) is idle
 	probeAt                       = 1.05                  // pace / estimate that starts probing again
 	keep                          = 0.99                  // fraction of the estimate kept after a cut
 	quick                         = time.Second           // a 429 this soon after a cut, without an estimate, halves

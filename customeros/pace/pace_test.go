@@ -448,6 +448,8 @@ func TestCoordinatedCut(t *testing.T) {
 // family over its own estimate climbs on into the share the others leave
 // unused (their callers wait on it, say), without a probe; it neither
 // probes nor climbs when the bucket is used to the sum of the estimates.
+// A family that asks for nothing (its work ran out) is idle: its share
+// no longer counts, and the others probe for it.
 func TestCoupledProbe(t *testing.T) {
 	pe := customeros.EndpointPerson
 	h := newHarness(t)
@@ -464,17 +466,39 @@ func TestCoupledProbe(t *testing.T) {
 	if o := h.group(customeros.EndpointOrganization); o.coupled {
 		t.Errorf("a family without 429s is coupled")
 	}
-	gv.rate, gv.ceiling, gv.ramping = keep*50, 50, false
-	gp.rate, gp.ceiling, gp.ramping = keep*50, 50, false
-	h.run(v, 8*time.Second) // person sends nothing: half the bucket unused
-	if gv.ramping || gv.rate <= probeAt*50 {
-		t.Errorf("verify pace %.1f (ramping %v) with person's share unused, want a climb past %.1f without a probe", gv.rate, gv.ramping, probeAt*50)
+	start := func() {
+		gv.rate, gv.ceiling, gv.ramping = keep*50, 50, false
+		gp.rate, gp.ceiling, gp.ramping = keep*50, 50, false
 	}
-	h.p.mu.Lock()
-	used, ceilings := h.p.coupledUse(gv, h.clk.now)
-	h.p.mu.Unlock()
-	if ceilings != 100 || used < 40 {
-		t.Errorf("coupled use %.0f of estimates %.0f, want verify's last second of the sum 100", used, ceilings)
+	coupledUse := func() (used, ceilings float64) {
+		h.p.mu.Lock()
+		defer h.p.mu.Unlock()
+		return h.p.coupledUse(gv, h.clk.now)
+	}
+	// Person keeps asking, 10 a second: most of its share unused.
+	start()
+	for range 80 {
+		h.run(v, 100*time.Millisecond)
+		h.send(pe, 200, 0)
+	}
+	if gv.ramping || gv.rate <= probeAt*50 {
+		t.Errorf("verify pace %.1f (ramping %v) with most of person's share unused, want a climb past %.1f without a probe", gv.rate, gv.ramping, probeAt*50)
+	}
+	if used, ceilings := coupledUse(); ceilings != 100 || used < 40 {
+		t.Errorf("coupled use %.0f of estimates %.0f, want verify's and person's last second of the sum 100", used, ceilings)
+	}
+	// Person asks for nothing (its work ran out): it is idle, its share is
+	// verify's to probe for.
+	start()
+	h.run(v, 8*time.Second)
+	if !gp.idle(h.clk.now) {
+		t.Fatalf("person, silent for 8 s, is not idle")
+	}
+	if gv.rate <= probeAt*50 {
+		t.Errorf("verify pace %.1f with person idle, want a probe past %.1f", gv.rate, probeAt*50)
+	}
+	if used, ceilings := coupledUse(); ceilings != 50 || used < 40 {
+		t.Errorf("coupled use %.0f of estimates %.0f with person idle, want verify's own (estimate 50)", used, ceilings)
 	}
 }
 

@@ -84,6 +84,10 @@ type simSpec struct {
 	// stages do (verify, then person, then organization), so a family
 	// has work only for the rows the one before it answered.
 	chained bool
+	// stopAt ends a family's demand at that time since the start (its
+	// workers ask for nothing more), as the organization lookups of a list
+	// end when its domains are all looked up.
+	stopAt map[customeros.Endpoint]time.Duration
 }
 
 // simResult counts answers per family.
@@ -219,6 +223,9 @@ func simulate(spec simSpec) simResult {
 		g := func() *group { p.mu.Lock(); defer p.mu.Unlock(); return p.group(w.ep) }()
 		switch ev.kind {
 		case evReady:
+			if d, ok := spec.stopAt[w.ep]; ok && !ev.at.Before(t0.Add(d)) {
+				continue // this family's demand has ended
+			}
 			if spec.chained && w.stage > 0 && !w.hasWork {
 				if credit[w.stage] == 0 {
 					idle[w.stage] = append(idle[w.stage], ev.worker)
