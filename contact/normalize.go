@@ -192,6 +192,12 @@ func hostOf(s string) string {
 			s = s[at+1:]
 		}
 	}
+	if h, ok := plainHost(s); ok {
+		if !plausibleDomain(h) {
+			return ""
+		}
+		return h
+	}
 	u := parseLoose(s)
 	if u == nil {
 		return ""
@@ -205,6 +211,43 @@ func hostOf(s string) string {
 		return ""
 	}
 	return ascii
+}
+
+// plainHost returns s in lower case when it is a host name that the URL
+// parse and IDNA's lookup in hostOf would return unchanged but for case:
+// ASCII letters, digits and hyphens in non-empty labels that neither
+// start nor end with a hyphen nor hold one at their third and fourth
+// bytes (which IDNA reserves, as in xn--), at most maxDomainLen bytes.
+// Anything else (ok false) goes the long way. Most cells of a list are
+// plain host names or addresses with one, and this saves the URL parse
+// and the IDNA mapping for them.
+func plainHost(s string) (h string, ok bool) {
+	if s == "" || len(s) > maxDomainLen {
+		return "", false
+	}
+	upper := false
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			l := s[start:i]
+			if l == "" || l[0] == '-' || l[len(l)-1] == '-' || (len(l) >= 4 && l[2] == '-' && l[3] == '-') {
+				return "", false
+			}
+			start = i + 1
+			continue
+		}
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		default:
+			return "", false
+		}
+	}
+	if upper {
+		return strings.ToLower(s), true
+	}
+	return s, true
 }
 
 // plausibleDomain reports whether an ASCII domain has at least two labels, no

@@ -16,7 +16,10 @@ const Mark = "[redacted]"
 type Redactor struct {
 	secret string          // lower-cased
 	grams  map[uint64]bool // every MinRun-byte window of secret, lower-cased
-	inKey  [256]bool       // bytes (lower-cased) that occur in secret
+	// filter has the bit gramBit(w) set for every window w in grams: most
+	// windows of a text fail it, without the map lookup.
+	filter [1 << 10]uint64
+	inKey  [256]bool // bytes (lower-cased) that occur in secret
 }
 
 // New returns a Redactor for secret. A secret shorter than MinRun is
@@ -35,7 +38,10 @@ func New(secret string) *Redactor {
 	if len(r.secret) >= MinRun {
 		r.grams = make(map[uint64]bool, len(r.secret)-MinRun+1)
 		for i := 0; i+MinRun <= len(r.secret); i++ {
-			r.grams[pack(r.secret[i:i+MinRun])] = true
+			w := pack(r.secret[i : i+MinRun])
+			r.grams[w] = true
+			b := gramBit(w)
+			r.filter[b>>6] |= 1 << (b & 63)
 		}
 	}
 	return r
@@ -99,7 +105,10 @@ func (r *Redactor) find(s string) [][2]int {
 		}
 		w = w<<8 | uint64(c)
 		run++
-		if run < MinRun || !r.grams[w] {
+		if run < MinRun {
+			continue
+		}
+		if b := gramBit(w); r.filter[b>>6]&(1<<(b&63)) == 0 || !r.grams[w] {
 			continue
 		}
 		start := i + 1 - MinRun
@@ -166,6 +175,10 @@ func isWord(c byte) bool {
 }
 
 // pack packs MinRun bytes into a word, as find's rolling window does.
+// gramBit is a window's bit in Redactor.filter (16 bits of a
+// multiplicative hash).
+func gramBit(w uint64) uint64 { return (w * 0x9E3779B97F4A7C15) >> 48 }
+
 func pack(s string) uint64 {
 	var w uint64
 	for i := 0; i < len(s); i++ {

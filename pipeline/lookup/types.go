@@ -1,6 +1,7 @@
 package lookup
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -261,12 +262,25 @@ func enrichAnswer(kind Kind, key string, d ResultData, found bool) (*Answer, err
 	return a, a.encode()
 }
 
-// encode stores a.Data as JSON (encoding/json compacts the raw body, as
-// the JSON output does either way).
+// encode stores a.Data as JSON: the decoded answer, with the raw body
+// appended as it came. The body is valid JSON (the client's decoders, and
+// decodeAnswer for a stored one, validated it); encoding/json would only
+// scan and compact it again, a large share of the CPU an answer costs.
 func (a *Answer) encode() error {
-	data, err := json.Marshal(&a.Data)
+	d := a.Data
+	raw := bytes.TrimSpace(d.Raw)
+	d.Raw = nil
+	data, err := json.Marshal(&d)
 	if err != nil {
 		return fmt.Errorf("encode the answer: %w", err)
+	}
+	if len(raw) > 0 {
+		// data is an object with "for" in it: close it after the body.
+		out := make([]byte, 0, len(data)+len(raw)+8)
+		out = append(out, data[:len(data)-1]...)
+		out = append(out, `,"raw":`...)
+		out = append(out, raw...)
+		data = append(out, '}')
 	}
 	a.Stored.Data = data
 	return nil
