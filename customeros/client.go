@@ -65,6 +65,9 @@ type Outcome struct {
 	RetryAfter time.Duration
 	// Err is the attempt's error (nil on success).
 	Err error
+	// Unsent reports a transport error before the request was written
+	// (connection refused, DNS): the server saw nothing of it.
+	Unsent bool
 }
 
 // Stats is a snapshot of the client's counters.
@@ -398,7 +401,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		}
 		answered := err == nil
 		r := c.judge(cl, attempt, &resp, sent, err)
-		c.observe(cl.ep, r)
+		c.observe(cl.ep, r, sent)
 		if c.Answers != nil {
 			if r.apiErr != nil && errors.Is(r.apiErr, errTruncated) {
 				c.Answers.Answer(cl.ep, true, r.apiErr)
@@ -485,12 +488,13 @@ func (c *Client) judgeAnswer(cl *call, attempt int, resp *response) (attemptResu
 	return r, nil
 }
 
-// observe tells the Pacer how an attempt went.
-func (c *Client) observe(ep Endpoint, r attemptResult) {
+// observe tells the Pacer how an attempt went; sent reports that the
+// request was written.
+func (c *Client) observe(ep Endpoint, r attemptResult, sent bool) {
 	if c.Pacer == nil {
 		return
 	}
-	o := Outcome{Status: r.status, RetryAfter: r.retryAfter}
+	o := Outcome{Status: r.status, RetryAfter: r.retryAfter, Unsent: r.status == 0 && !sent}
 	if r.apiErr != nil {
 		o.Err = r.apiErr
 	}

@@ -101,7 +101,7 @@ const (
 	minSamples                    = 4                     // accepted answers an estimate needs
 	minRate                       = 0.1                   // the pace never goes below this
 	tolerance                     = 10 * time.Millisecond // burst the gate allows, in time
-	failCut                       = 0.75                  // factor after five 5xx or transport errors in a row
+	failCut                       = 0.75                  // factor after five 5xx or transport errors in a row (not below the start pace)
 	failsForCut                   = 5
 	latWeight                     = 0.1 // EWMA weight of one latency sample
 )
@@ -223,10 +223,7 @@ func (p *Pacer) group(ep customeros.Endpoint) *group {
 		if p.groups == nil {
 			p.groups = map[family]*group{}
 		}
-		r := p.StartRate
-		if r <= 0 {
-			r = DefaultStartRate
-		}
+		r := p.startRate()
 		if p.Max > 0 {
 			r = math.Min(r, p.Max)
 		}
@@ -244,6 +241,14 @@ func (p *Pacer) group(ep customeros.Endpoint) *group {
 		p.groups[f] = g
 	}
 	return g
+}
+
+// startRate is StartRate, or its default.
+func (p *Pacer) startRate() float64 {
+	if p.StartRate <= 0 {
+		return DefaultStartRate
+	}
+	return p.StartRate
 }
 
 // Wait blocks until ep may send, or ctx is done. Every nil return must be
@@ -315,11 +320,20 @@ func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
 	switch {
 	case o.Status == 429:
 		p.throttled(g, now, o.RetryAfter)
+	case o.Status == 0 && o.Unsent && o.Err != nil:
+		// Nothing reached the server (connection refused): no sign of
+		// overload, and no request its limit counts; the grant is given
+		// back, so that the client's retries and its breaker, not the
+		// pace, decide how soon an unreachable API stops a run.
+		g.refund(now)
 	case o.Status >= 500 || (o.Status == 0 && o.Err != nil && !errors.Is(o.Err, context.Canceled)):
 		g.fails++
 		if g.fails >= failsForCut {
+			// An overloaded server is asked less; but never below the
+			// start pace, so that the client's retries and its breaker
+			// tell an outage in seconds, not minutes.
 			g.fails = 0
-			g.setRate(now, g.rate*failCut, p.Max)
+			g.setRate(now, math.Max(g.rate*failCut, math.Min(g.rate, p.startRate())), p.Max)
 			g.void()
 		}
 	case o.Status > 0 && o.Status < 400:

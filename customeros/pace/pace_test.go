@@ -332,6 +332,60 @@ func TestTransitions(t *testing.T) {
 				if got := h.p.Limit(v); math.Abs(got-before*failCut) > 0.01 {
 					t.Errorf("pace after five 503s = %.2f, want %.2f", got, before*failCut)
 				}
+				// An outage: the cuts stop at the start pace.
+				for range 200 {
+					h.send(v, 500, 0)
+				}
+				if got := h.p.Limit(v); got != DefaultStartRate {
+					t.Errorf("pace after 200 500s = %.2f, want the start pace %.2f", got, DefaultStartRate)
+				}
+			},
+		},
+		{
+			name:  "refused connections neither cut nor spend the pace",
+			drive: func(h *harness) { h.run(v, time.Second) },
+			check: func(t *testing.T, h *harness, before float64) {
+				refused := customeros.Outcome{Err: errors.New("dial tcp: connection refused"), Unsent: true}
+				// Each attempt waits for its grant (the fake clock moves to
+				// it) and is refused at once.
+				attempt := func(o customeros.Outcome) {
+					g := h.group(v)
+					for {
+						h.p.mu.Lock()
+						verdict, at, gen := g.try(h.clk.now)
+						if verdict == booked {
+							h.clk.now = at
+							if !g.claim(at, gen) {
+								h.p.mu.Unlock()
+								continue
+							}
+						}
+						h.p.mu.Unlock()
+						if verdict == granted || verdict == booked {
+							break
+						}
+						t.Fatalf("verdict %v with nothing in flight", verdict)
+					}
+					h.p.Observe(v, o)
+				}
+				attempt(refused) // the first waits for the grant booked before
+				start := h.clk.now
+				for range 20 {
+					attempt(refused)
+				}
+				if got := h.p.Limit(v); got != before {
+					t.Errorf("pace after 20 refused connections = %.2f, want %.2f", got, before)
+				}
+				if waited := h.clk.now.Sub(start); waited > 0 {
+					t.Errorf("20 refused attempts waited %v for the pace, want none", waited)
+				}
+				// Written, then failed (a reset): five in a row cut as 5xx do.
+				for range 5 {
+					attempt(customeros.Outcome{Err: errors.New("read: connection reset")})
+				}
+				if got := h.p.Limit(v); math.Abs(got-before*failCut) > 0.01 {
+					t.Errorf("pace after five resets = %.2f, want %.2f", got, before*failCut)
+				}
 			},
 		},
 		{
