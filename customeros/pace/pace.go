@@ -49,6 +49,11 @@
 //     leaves that sum, so the others probe for its share at once.
 //   - pause: a Retry-After longer than PauseAfter (seconds or HTTP-date,
 //     parsed by the client) holds the whole family until then.
+//   - fail: five 5xx or transport errors in a row cut the pace by a
+//     quarter, never below StartRate, so that an overloaded server is
+//     asked less but an outage is still told by the client's breaker in
+//     seconds. An attempt that failed before it was sent (connection
+//     refused) is no sign of load: it neither counts nor spends its grant.
 //
 // When families share the server's bucket, a 429 in one cuts the others
 // that have had 429s of their own in the last CoupleWindow (a coordinated
