@@ -198,6 +198,12 @@ func hostOf(s string) string {
 		}
 		return h
 	}
+	return hostOfURL(s)
+}
+
+// hostOfURL is hostOf's long way: the host of s parsed as a URL, through
+// IDNA's lookup mapping, if it is a plausible domain ("" otherwise).
+func hostOfURL(s string) string {
 	u := parseLoose(s)
 	if u == nil {
 		return ""
