@@ -53,7 +53,7 @@ func (r *Redactor) String(s string) string {
 	if r == nil || r.secret == "" {
 		return s
 	}
-	spans := r.find(s)
+	spans := find(r, s)
 	if spans == nil {
 		return s
 	}
@@ -75,7 +75,7 @@ func (r *Redactor) Bytes(p []byte) []byte {
 	if r == nil || r.secret == "" {
 		return p
 	}
-	spans := r.find(string(p)) // no copy: the conversion does not escape
+	spans := find(r, p)
 	if spans == nil {
 		return p
 	}
@@ -90,9 +90,9 @@ func (r *Redactor) Bytes(p []byte) []byte {
 }
 
 // find returns the byte ranges [start, end) to redact, merged and in order.
-func (r *Redactor) find(s string) [][2]int {
+func find[T ~string | ~[]byte](r *Redactor, s T) [][2]int {
 	if len(r.secret) < MinRun {
-		return r.findWhole(s)
+		return findWhole(r, s)
 	}
 	var spans [][2]int
 	var w uint64
@@ -121,7 +121,7 @@ func (r *Redactor) find(s string) [][2]int {
 	return spans
 }
 
-func (r *Redactor) findWhole(s string) [][2]int {
+func findWhole[T ~string | ~[]byte](r *Redactor, s T) [][2]int {
 	var spans [][2]int
 	n := len(r.secret)
 	for i := 0; i+n <= len(s); i++ {
@@ -142,7 +142,7 @@ const esc = 0x1b
 // escapeEnd returns the end of the terminal escape sequence at s[i] (an
 // ESC): a CSI (ESC [ parameters, final byte @ to ~), an OSC (ESC ] up to
 // BEL or ESC \), or ESC and one byte.
-func escapeEnd(s string, i int) int {
+func escapeEnd[T ~string | ~[]byte](s T, i int) int {
 	j := i + 1
 	if j >= len(s) {
 		return j
@@ -203,7 +203,7 @@ func lowerASCII(s string) string {
 }
 
 // equalFold compares a with the lower-cased b without ASCII case.
-func equalFold(a, b string) bool {
+func equalFold[T ~string | ~[]byte](a T, b string) bool {
 	for i := 0; i < len(a); i++ {
 		if lower(a[i]) != b[i] {
 			return false
