@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -65,8 +67,9 @@ type Outcome struct {
 	RetryAfter time.Duration
 	// Err is the attempt's error (nil on success).
 	Err error
-	// Unsent reports a transport error before the request was written
-	// (connection refused, DNS): the server saw nothing of it.
+	// Unsent reports a transport error that reached no server: refused,
+	// unreachable or unresolved before the request was written (not a
+	// timeout, which a busy server may cause).
 	Unsent bool
 }
 
@@ -494,11 +497,22 @@ func (c *Client) observe(ep Endpoint, r attemptResult, sent bool) {
 	if c.Pacer == nil {
 		return
 	}
-	o := Outcome{Status: r.status, RetryAfter: r.retryAfter, Unsent: r.status == 0 && !sent}
+	o := Outcome{Status: r.status, RetryAfter: r.retryAfter}
 	if r.apiErr != nil {
 		o.Err = r.apiErr
+		o.Unsent = r.status == 0 && !sent && reachedNoServer(r.apiErr)
 	}
 	c.Pacer.Observe(ep, o)
+}
+
+// reachedNoServer reports a transport error that means no server saw the
+// request: the connection was refused, the network or host is
+// unreachable, or the name does not resolve. A timeout or a stalled TLS
+// handshake is not one: a server may be there, too busy to answer.
+func reachedNoServer(err error) bool {
+	var dns *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		(errors.As(err, &dns) && !dns.IsTimeout)
 }
 
 // retries reports whether a failed attempt is made again: the failure is

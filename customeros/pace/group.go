@@ -242,16 +242,6 @@ func (g *group) done(now time.Time) {
 	g.free()
 }
 
-// refund gives back the grant of a request that never left (see
-// Observe): the next grant may come one interval sooner, never before now.
-func (g *group) refund(now time.Time) {
-	if next := g.next.Add(-g.interval()); next.After(now) {
-		g.next = next
-	} else {
-		g.next = now
-	}
-}
-
 // free wakes the requests waiting for a slot.
 func (g *group) free() {
 	if g.slotWaiters > 0 {

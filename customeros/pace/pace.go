@@ -52,8 +52,8 @@
 //   - fail: five 5xx or transport errors in a row cut the pace by a
 //     quarter, never below StartRate, so that an overloaded server is
 //     asked less but an outage is still told by the client's breaker in
-//     seconds. An attempt that failed before it was sent (connection
-//     refused) is no sign of load: it neither counts nor spends its grant.
+//     seconds. An attempt that reached no server (connection refused,
+//     no such host) is no sign of load and does not count.
 //
 // When families share the server's bucket, a 429 in one cuts the others
 // that have had 429s of their own in the last CoupleWindow (a coordinated
@@ -326,11 +326,10 @@ func (p *Pacer) Observe(ep customeros.Endpoint, o customeros.Outcome) {
 	case o.Status == 429:
 		p.throttled(g, now, o.RetryAfter)
 	case o.Status == 0 && o.Unsent && o.Err != nil:
-		// Nothing reached the server (connection refused): no sign of
-		// overload, and no request its limit counts; the grant is given
-		// back, so that the client's retries and its breaker, not the
-		// pace, decide how soon an unreachable API stops a run.
-		g.refund(now)
+		// Nothing reached a server (connection refused): no sign of
+		// overload, so no cut; the client's retries and its breaker
+		// decide how soon an unreachable API stops a run. (The grant is
+		// not given back: bookings after it hold their slots.)
 	case o.Status >= 500 || (o.Status == 0 && o.Err != nil && !errors.Is(o.Err, context.Canceled)):
 		g.fails++
 		if g.fails >= failsForCut {
