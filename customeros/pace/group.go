@@ -141,11 +141,13 @@ func (g *group) busy(now time.Time) (n int, until time.Time) {
 }
 
 // idle reports whether g's callers have asked for nothing lately (for a
-// second, or four of its intervals if longer): a family whose work has run
-// out (a list's domains all looked up, say) leaves its share of a shared
-// bucket to the others, which then probe for it.
+// second, or four of its intervals if longer) and none of its requests is
+// in flight or paused: a family whose work has run out (a list's domains
+// all looked up, say) leaves its share of a shared bucket to the others,
+// which then probe for it. A family waiting on slow answers or on a
+// server's Retry-After is not idle.
 func (g *group) idle(now time.Time) bool {
-	return now.Sub(g.asked) > max(idleAfter, 4*g.interval())
+	return g.inflight == 0 && !now.Before(g.pausedTill) && now.Sub(g.asked) > max(idleAfter, 4*g.interval())
 }
 
 // interval is the time between grants.

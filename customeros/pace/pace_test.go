@@ -543,6 +543,17 @@ func TestCoupledProbe(t *testing.T) {
 	if !gp.idle(h.clk.now) {
 		t.Fatalf("person, silent for 8 s, is not idle")
 	}
+	h.p.mu.Lock()
+	gp.pausedTill = h.clk.now.Add(time.Minute)
+	paused := gp.idle(h.clk.now)
+	gp.pausedTill = time.Time{}
+	gp.inflight++
+	waiting := gp.idle(h.clk.now)
+	gp.inflight--
+	h.p.mu.Unlock()
+	if paused || waiting {
+		t.Errorf("person idle while paused by a Retry-After (%v) or with a request in flight (%v)", paused, waiting)
+	}
 	if gv.rate <= probeAt*50 {
 		t.Errorf("verify pace %.1f with person idle, want a probe past %.1f", gv.rate, probeAt*50)
 	}
