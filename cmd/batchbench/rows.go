@@ -526,7 +526,7 @@ func (b *bench) async(ctx context.Context) ([]result, error) {
 	if err := writeUnique(in, n); err != nil {
 		return nil, err
 	}
-	var rates, calls [2]float64
+	var rates, calls, coldCalls [2]float64
 	var walls [2]time.Duration
 	var polls int64
 	for i, frac := range []float64{0, 0.5} {
@@ -536,32 +536,44 @@ func (b *bench) async(ctx context.Context) ([]result, error) {
 		}
 		e.track = "/enrich/v1/person"
 		r := runner{bin: b.bin, url: e.url}
-		st := b.path("async.state")
-		rt, res, err := b.steadyRate(ctx, r, n, st, runArgs(in, b.path("async.out.csv"), st, "--enrich-person", "--workers", strconv.Itoa(w)))
-		c := e.sb.Counters()
+		// Two runs against one emulator: the first starts its pace cold
+		// (its slow start is the rate rows' business), the measured one
+		// from the pace the first left, as a job's later runs do.
+		for round := range 2 {
+			e.mark()
+			st := b.path("async.state")
+			rt, res, err := b.steadyRate(ctx, r, n, st, runArgs(in, b.path("async.out.csv"), st, "--enrich-person", "--workers", strconv.Itoa(w)))
+			if err != nil {
+				e.close()
+				return nil, err
+			}
+			c := e.sb.Counters()
+			lookups := float64(c.Sent(sandbox.EpPerson)-1) / e.trackWindow().Seconds()
+			b.logf("AsyncFraction %.1f run %d: committed %.1f rows/s at steady state, lookups %.1f/s, whole process %s (%.1f rows/s), person requests %d, polls %d",
+				frac, round+1, rt, lookups, secs(res.Wall), rate(n, res.Wall), c.Sent(sandbox.EpPerson), c.Sent(sandbox.EpPersonPoll))
+			if round == 0 {
+				coldCalls[i] = lookups
+				continue
+			}
+			rates[i], walls[i], calls[i] = rt, res.Wall, lookups
+			if frac > 0 {
+				polls = c.Sent(sandbox.EpPersonPoll)
+			}
+		}
 		e.close()
-		if err != nil {
-			return nil, err
-		}
-		rates[i], walls[i] = rt, res.Wall
-		calls[i] = float64(c.Sent(sandbox.EpPerson)-1) / e.trackWindow().Seconds()
-		if frac > 0 {
-			polls = c.Sent(sandbox.EpPersonPoll)
-		}
-		b.logf("AsyncFraction %.1f: committed %.1f rows/s at steady state, lookups %.1f/s, whole process %s (%.1f rows/s), person requests %d, polls %d",
-			frac, rt, calls[i], secs(res.Wall), rate(n, res.Wall), c.Sent(sandbox.EpPerson), c.Sent(sandbox.EpPersonPoll))
 	}
 	ratio, callRatio := rates[1]/rates[0], calls[1]/calls[0]
 	return []result{{
-		What:    "async",
-		Figure:  fmt.Sprintf("%.1f rows/s vs all-sync %.1f rows/s (lookups %.1f/s vs %.1f/s)", rates[1], rates[0], calls[1], calls[0]),
+		What: "async",
+		Figure: fmt.Sprintf("%.1f rows/s vs all-sync %.1f rows/s (lookups %.1f/s vs %.1f/s; first runs, cold pace: lookups %.1f/s vs %.1f/s, %.3f)",
+			rates[1], rates[0], calls[1], calls[0], coldCalls[1], coldCalls[0], coldCalls[1]/coldCalls[0]),
 		Ratio:   fmt.Sprintf("%.3f (lookups %.3f)", ratio, callRatio),
 		Target:  "≥ 0.9",
 		Verdict: verdict(ratio >= 0.9 && callRatio >= 0.9),
 		Note: fmt.Sprintf("%d distinct addresses, --enrich-person, --workers %d, emulator latency %s, AsyncFraction 0.5 AsyncDelay %s vs AsyncFraction 0; "+
 			"steady state = least-squares slope of committed rows (batch status --json rows_done, sampled every 250 ms) over the samples between 20%% and 80%% of the rows; "+
 			"lookups = first person requests (polls excluded) per second at the emulator, first to last, i.e. the workers' pace; both must reach the target "+
-			"(the committed slope alone can exceed 1 while the commit head catches up on the poll lag); whole-process rows/s %.1f vs %.1f (includes the 5 s tail); %d polls",
+			"(the committed slope alone can exceed 1 while the commit head catches up on the poll lag); each figure from the second run against its emulator (the first starts the pace cold); whole-process rows/s %.1f vs %.1f (includes the 5 s tail); %d polls",
 			n, w, lat, delay, rate(n, walls[1]), rate(n, walls[0]), polls),
 	}}, nil
 }
