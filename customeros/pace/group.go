@@ -12,6 +12,11 @@ type group struct {
 	ramping bool    // slow start: no estimate of the limit yet, or probing a raised one
 	// ceiling is the estimate of the limit from the last cut; 0 = none.
 	ceiling float64
+	// high is the highest estimate of the last dropMemory, held from
+	// highSince to highAt (the last cut near it): a limit that fell from a
+	// level held for a while may come back to it (see growth).
+	high              float64
+	highSince, highAt time.Time
 
 	// The gate: next is the earliest time of the next grant, last the
 	// latest grant; gen counts voided reservations and voided is closed
@@ -336,7 +341,15 @@ func (g *group) growth(now time.Time) float64 {
 	}
 	// Families that share a bucket climb together: each by its share, so
 	// that they touch the limit as often as one family would.
-	return g.climb() * math.Max(1, now.Sub(g.cut).Seconds()) / float64(max(1, g.coupledWith))
+	c := g.climb() * math.Max(1, now.Sub(g.cut).Seconds()) / float64(max(1, g.coupledWith))
+	if g.dropped(now) {
+		// The limit fell from a level it held: it may come back (another
+		// client's burst on the same key ends, a quota window turns).
+		// Climbing faster finds that within a couple of seconds, at the
+		// cost of touching the lower limit more often meanwhile.
+		c *= dropClimb
+	}
+	return c
 }
 
 // overshoot bounds how far above the limit the pace can be at the first
@@ -384,11 +397,31 @@ func (g *group) cut429(now time.Time, max float64) {
 		}
 	}
 	g.ceiling, g.ramping = ceiling, ramping
+	g.noteHigh(now)
 	g.ramp = g.ramp[:0] // the bucket is empty now: no burst to estimate from
 	g.markCut(now)
 	g.cutOwn = true
 	g.setRate(now, keep*ceiling, max)
 	g.void()
+}
+
+// noteHigh records the estimate of a cut at now in the recent high.
+func (g *group) noteHigh(now time.Time) {
+	switch {
+	case g.ceiling >= g.high || now.Sub(g.highAt) > dropMemory:
+		if g.ceiling < 0.9*g.high || now.Sub(g.highAt) > dropMemory {
+			g.highSince = now
+		}
+		g.high, g.highAt = g.ceiling, now
+	case g.ceiling >= 0.9*g.high:
+		g.highAt = now // the limit holds near the high
+	}
+}
+
+// dropped reports that the limit fell to less than half a level it held
+// for at least dropHeld, within the last dropMemory.
+func (g *group) dropped(now time.Time) bool {
+	return g.ceiling > 0 && g.ceiling < 0.5*g.high && g.highAt.Sub(g.highSince) >= dropHeld && now.Sub(g.highAt) <= dropMemory
 }
 
 // coordinatedCut cuts the pace after a 429 in another family that shares

@@ -36,6 +36,10 @@
 //     at 2 req/s, 0.25 % at 10, 1 % from 20), so it touches the limit every
 //     few seconds at high paces and every 20 to 30 s at a few requests per
 //     second.
+//     After the limit fell to under half a level it held for 5 s or more
+//     (within the last minute), the climb is four times faster: a limit
+//     that fell may come back, and that is then found within a couple of
+//     seconds, at the cost of touching the lower limit more often.
 //   - probe: once it is 5 % above the last estimate without a 429, and the
 //     server accepted at least the pace since the cut and over the last
 //     second, the limit has been raised; the pace goes back to the slow
@@ -100,6 +104,9 @@ const (
 	unlimitedStart                = 8.0                   // a recalled pace that met no limit starts at this many times its rate
 	holdReset                     = 10 * time.Second      // a hold longer than this counts the accepted answers afresh
 	idleAfter                     = time.Second           // a family that asked for nothing this long (at least four intervals) is idle
+	dropClimb                     = 4.0                   // climb this many times faster after the limit fell to under half a level it held
+	dropHeld                      = 5 * time.Second       // how long a level must have held for its fall to count
+	dropMemory                    = time.Minute           // how long a fall is remembered
 	probeAt                       = 1.05                  // pace / estimate that starts probing again
 	keep                          = 0.99                  // fraction of the estimate kept after a cut
 	quick                         = time.Second           // a 429 this soon after a cut, without an estimate, halves

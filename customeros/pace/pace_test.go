@@ -234,6 +234,42 @@ func TestTransitions(t *testing.T) {
 			},
 		},
 		{
+			name: "climb: after the limit fell from a level it held, the climb is faster",
+			drive: func(h *harness) {
+				g := h.group(v)
+				// The limit held at 100 for 10 s (cuts near it), then fell to 10.
+				for i := range 6 {
+					h.clk.now = h.clk.now.Add(2 * time.Second)
+					h.p.mu.Lock()
+					g.ceiling = 100
+					g.noteHigh(h.clk.now)
+					if i == 5 {
+						g.ceiling = 10
+						g.noteHigh(h.clk.now)
+					}
+					h.p.mu.Unlock()
+				}
+			},
+			check: func(t *testing.T, h *harness, _ float64) {
+				g := h.group(v)
+				h.p.mu.Lock()
+				defer h.p.mu.Unlock()
+				g.rate, g.ramping, g.cut = keep*10, false, h.clk.now
+				fell := g.growth(h.clk.now.Add(time.Second))
+				if !g.dropped(h.clk.now) {
+					t.Fatalf("a fall from 100 held for 10 s to 10 is not remembered")
+				}
+				g.high = 0 // no memory of the higher level
+				steady := g.growth(h.clk.now.Add(time.Second))
+				if math.Abs(fell-dropClimb*steady) > 1e-12 {
+					t.Errorf("climb after the fall %.5f/s, want %v × the steady %.5f/s", fell, dropClimb, steady)
+				}
+				if g.high = 100; g.dropped(h.clk.now.Add(dropMemory + time.Second)) {
+					t.Errorf("the fall is still remembered after dropMemory")
+				}
+			},
+		},
+		{
 			name: "probe: 5 % over the estimate without a 429, slow start again",
 			drive: func(h *harness) {
 				h.run(v, 1500*time.Millisecond)
