@@ -8,19 +8,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/contactbatch/batch/internal/defaults"
+	"github.com/contactbatch/batch/internal/netfail"
 	"github.com/contactbatch/batch/internal/redact"
 )
 
@@ -500,19 +499,9 @@ func (c *Client) observe(ep Endpoint, r attemptResult, sent bool) {
 	o := Outcome{Status: r.status, RetryAfter: r.retryAfter}
 	if r.apiErr != nil {
 		o.Err = r.apiErr
-		o.Unsent = r.status == 0 && !sent && reachedNoServer(r.apiErr)
+		o.Unsent = r.status == 0 && !sent && netfail.NoServer(r.apiErr)
 	}
 	c.Pacer.Observe(ep, o)
-}
-
-// reachedNoServer reports a transport error that means no server saw the
-// request: the connection was refused, the network or host is
-// unreachable, or the name does not resolve. A timeout or a stalled TLS
-// handshake is not one: a server may be there, too busy to answer.
-func reachedNoServer(err error) bool {
-	var dns *net.DNSError
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
-		(errors.As(err, &dns) && !dns.IsTimeout)
 }
 
 // retries reports whether a failed attempt is made again: the failure is

@@ -408,10 +408,9 @@ func (g *group) cut429(now time.Time, max float64) {
 // noteHigh records the estimate of a cut at now in the recent high.
 func (g *group) noteHigh(now time.Time) {
 	switch {
-	case g.ceiling >= g.high || now.Sub(g.highAt) > dropMemory:
-		if g.ceiling < 0.9*g.high || now.Sub(g.highAt) > dropMemory {
-			g.highSince = now
-		}
+	case now.Sub(g.highAt) > dropMemory: // none, or too old: a new high from now
+		g.high, g.highSince, g.highAt = g.ceiling, now, now
+	case g.ceiling >= g.high:
 		g.high, g.highAt = g.ceiling, now
 	case g.ceiling >= 0.9*g.high:
 		g.highAt = now // the limit holds near the high

@@ -37,6 +37,13 @@ func (h *harness) group(ep customeros.Endpoint) *group {
 // status (and retryAfter) lat later.
 func (h *harness) send(ep customeros.Endpoint, status int, retryAfter time.Duration) {
 	h.t.Helper()
+	h.answer(ep, customeros.Outcome{Status: status, RetryAfter: retryAfter})
+}
+
+// answer sends one request of ep when the pace allows and observes o lat
+// later.
+func (h *harness) answer(ep customeros.Endpoint, o customeros.Outcome) {
+	h.t.Helper()
 	g := h.group(ep)
 	for range 1000 {
 		h.p.mu.Lock()
@@ -59,7 +66,7 @@ func (h *harness) send(ep customeros.Endpoint, status int, retryAfter time.Durat
 		}
 		h.p.mu.Unlock()
 		h.clk.now = h.clk.now.Add(h.lat)
-		h.p.Observe(ep, customeros.Outcome{Status: status, RetryAfter: retryAfter})
+		h.p.Observe(ep, o)
 		return
 	}
 	h.t.Fatalf("%s: no grant after 1000 tries", ep)
@@ -384,35 +391,15 @@ func TestTransitions(t *testing.T) {
 				refused := customeros.Outcome{Err: errors.New("dial tcp: connection refused"), Unsent: true}
 				// Each attempt waits for its grant (the fake clock moves to
 				// it) and is refused at once.
-				attempt := func(o customeros.Outcome) {
-					g := h.group(v)
-					for {
-						h.p.mu.Lock()
-						verdict, at, gen := g.try(h.clk.now)
-						if verdict == booked {
-							h.clk.now = at
-							if !g.claim(at, gen) {
-								h.p.mu.Unlock()
-								continue
-							}
-						}
-						h.p.mu.Unlock()
-						if verdict == granted || verdict == booked {
-							break
-						}
-						t.Fatalf("verdict %v with nothing in flight", verdict)
-					}
-					h.p.Observe(v, o)
-				}
 				for range 20 {
-					attempt(refused)
+					h.answer(v, refused)
 				}
 				if got := h.p.Limit(v); got != before {
 					t.Errorf("pace after 20 refused connections = %.2f, want %.2f", got, before)
 				}
 				// Written, then failed (a reset): five in a row cut as 5xx do.
 				for range 5 {
-					attempt(customeros.Outcome{Err: errors.New("read: connection reset")})
+					h.answer(v, customeros.Outcome{Err: errors.New("read: connection reset")})
 				}
 				if got := h.p.Limit(v); math.Abs(got-before*failCut) > 0.01 {
 					t.Errorf("pace after five resets = %.2f, want %.2f", got, before*failCut)

@@ -13,6 +13,16 @@ import (
 	"syscall"
 )
 
+// NoServer reports whether err means the request reached no server at
+// all: the connection was refused, the network or host is unreachable, or
+// the name does not resolve. A timeout or a reset is not one: a server may
+// be there, too busy to answer.
+func NoServer(err error) bool {
+	var dns *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		(errors.As(err, &dns) && !dns.IsTimeout)
+}
+
 // Unreachable reports whether err means the service could not be reached
 // or stopped answering part way: a refused, reset or unroutable
 // connection, a failed DNS lookup, a timeout, a connection closed before
